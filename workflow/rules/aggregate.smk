@@ -1,0 +1,34 @@
+# Aggregation: per-run metrics into one table per family, and the claim checks over those tables.
+
+
+rule aggregate_vision_train:
+    input:
+        family_metrics,
+    output:
+        "results/tables/vision_train/{family}.parquet",
+    log:
+        "results/logs/tables/vision_train/{family}.log",
+    wildcard_constraints:
+        family=one_of(PLAN.runs),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/aggregate_table.py"
+
+
+rule claims:
+    input:
+        claim_tables(),
+    output:
+        table="results/claims.parquet",
+        text=report("results/claims.md", category="Claims"),
+    log:
+        "results/logs/claims.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        preset=PLAN.preset,
+    script:
+        "../scripts/evaluate_claims.py"

@@ -1,0 +1,99 @@
+# Shared by every rule: config validation, the run table, input functions and targets.
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+
+from wdecay import claims, configcheck  # noqa: E402 (pure Python: no torch here)
+
+try:
+    PLAN = configcheck.make_plan(
+        config,
+        configcheck.load_yaml(
+            Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+        ),
+    )
+except configcheck.ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+PREPARED = ["train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy", "meta.json"]
+CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly the given names (and nothing if there are none)."""
+    names = list(names)
+    return "|".join(map(re.escape, names)) if names else "(?!)"
+
+
+def prepared(dataset):
+    """The prepared-array files of a dataset of the preset."""
+    return expand("results/data/{dataset}/{file}", dataset=dataset, file=PREPARED)
+
+
+def dataset_inputs(wildcards):
+    """What preparing a dataset reads: the raw CIFAR folder, the parent dataset of a subset, or nothing."""
+    spec = PLAN.spec["datasets"][wildcards.dataset]
+    if spec["source"] in CIFAR_FOLDERS:
+        return {"raw": f"{spec['root']}/{CIFAR_FOLDERS[spec['source']]}"}
+    if spec["source"] == "subset":
+        return {"parent": prepared(spec["of"])}
+    return {}
+
+
+def run_params(family):
+    """Input function: the settings of one run of ``family``, as the training job receives them."""
+    return lambda wildcards: PLAN.run(family, wildcards.run_id).params()
+
+
+def run_data(family):
+    """Input function: the prepared dataset of one run of ``family``."""
+    return lambda wildcards: prepared(PLAN.run(family, wildcards.run_id).dataset)
+
+
+def resource(job, key):
+    """A resource of the preset's ``job`` kind (defaults come from the schema)."""
+    return PLAN.spec["resources"][job][key]
+
+
+def family_metrics(wildcards):
+    return expand(
+        "results/{family}/{run_id}/train/metrics.parquet",
+        family=wildcards.family,
+        run_id=PLAN.runs[wildcards.family],
+    )
+
+
+def figure_tables(wildcards):
+    family = PLAN.figures[wildcards.figure]["family"]
+    return [f"results/tables/vision_train/{family}.parquet"]
+
+
+def figure_caption(wildcards):
+    path = (
+        Path(workflow.basedir)
+        / "workflow"
+        / "report"
+        / "figures"
+        / f"{wildcards.figure}.rst"
+    )
+    return path.read_text() if path.exists() else ""
+
+
+def claim_tables():
+    """Tables of every family some claim uses and this preset trains."""
+    families = sorted(claims.families() & set(PLAN.runs))
+    return expand("results/tables/vision_train/{family}.parquet", family=families)
+
+
+def all_targets():
+    """Every figure of the preset (pdf, png and its data) and the claims table."""
+    figures = expand(
+        "results/figures/{figure}.{ext}",
+        figure=PLAN.figures,
+        ext=["pdf", "png", "data.parquet"],
+    )
+    return figures + ["results/claims.parquet", "results/claims.md"]

@@ -1,0 +1,27 @@
+# Figures: rendered from parquet tables only, with the exact data behind each saved beside it.
+
+
+rule figure:
+    input:
+        figure_tables,
+    output:
+        pdf="results/figures/{figure}.pdf",
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
+        data="results/figures/{figure}.data.parquet",
+    log:
+        "results/logs/figures/{figure}.log",
+    wildcard_constraints:
+        figure=one_of(PLAN.figures),
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        spec=lambda wildcards: PLAN.figures[wildcards.figure],
+        caption=figure_caption,
+    script:
+        "../scripts/render_figure.py"

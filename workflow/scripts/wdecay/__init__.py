@@ -1,0 +1,7 @@
+"""Reproduction of "Why Do We Need Weight Decay in Modern Deep Learning?" (Andriushchenko et al., 2024).
+
+The Snakemake process imports only the pure-Python modules (sweep, configcheck); everything that needs torch is
+imported by the job scripts.
+"""
+
+__version__ = "0.1.0"

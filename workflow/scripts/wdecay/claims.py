@@ -1,0 +1,140 @@
+"""Claim checks of FIGURES.md section 4: each claim is a function over the family tables (pandas frames) that
+returns one row per check and scope, with status reproduced / not reproduced / not enough data and the numbers
+the verdict rests on. Thresholds are the catalogue's; they are evaluated on whatever preset ran.
+
+This module does not import pandas itself, so the Snakemake process can ask it which families claims need.
+"""
+
+from .provenance import code_version
+
+REPRODUCED, NOT_REPRODUCED, NOT_ENOUGH = "reproduced", "not reproduced", "not enough data"
+
+
+def _row(claim, check, scope, status, measured, expected) -> dict:
+    return {"claim": claim, "check": check, "scope": scope, "status": status, "measured": measured,
+            "expected": expected}
+
+
+def _verdict(ok: bool) -> str:
+    return REPRODUCED if ok else NOT_REPRODUCED
+
+
+def final_rows(frame):
+    """The last evaluated epoch of every run."""
+    return frame[frame.epoch == frame.groupby("run_id").epoch.transform("max")]
+
+
+def four_configs(panel):
+    """{'large+WD', 'large', 'small+WD', 'small'} -> rows of a panel that crosses two LRs with WD on and off;
+    None if the panel has another shape."""
+    lrs, wds = sorted(panel.lr.unique()), sorted(panel.wd.unique())
+    if len(lrs) != 2 or len(wds) != 2 or wds[0] != 0:
+        return None
+    return {
+        f"{size}{wd_label}": panel[(panel.lr == lr) & (panel.wd == wd)]
+        for size, lr in (("large", lrs[1]), ("small", lrs[0]))
+        for wd_label, wd in (("+WD", wds[1]), ("", wds[0]))
+    }
+
+
+def v1_panels(frame):
+    """(scope name, four configs or None) per model/dataset panel of family V1, iterate rows only."""
+    iterate = frame[frame.weights == "iterate"]
+    for (model, dataset), panel in iterate.groupby(["model", "dataset"], sort=False):
+        yield f"{model}/{dataset}", four_configs(panel)
+
+
+def _mean_final(rows, column) -> float:
+    return float(final_rows(rows)[column].mean())
+
+
+def _fmt_configs(values: dict, unit="%") -> str:
+    scale = 100 if unit == "%" else 1
+    return ", ".join(f"{k} {v * scale:.3g}{unit}" for k, v in values.items())
+
+
+def c01(tables) -> list[dict]:
+    """ICLR Fig 1: large LR + WD generalises best; WD helps at large LR; WD alone (small LR) does not."""
+    rows = []
+    for scope, configs in v1_panels(tables["V1"]):
+        if configs is None:
+            rows.append(_row("C01", "all", scope, NOT_ENOUGH, "panel is not 2 LRs x (WD, no WD)", ""))
+            continue
+        err = {k: _mean_final(v, "test_err") for k, v in configs.items()}
+        seeds = min(v.seed.nunique() for v in configs.values())
+        measured = f"final test error (mean over {seeds} seeds): {_fmt_configs(err)}"
+        best = min(err, key=err.get)
+        rows += [
+            _row("C01", "large LR + WD has the lowest test error", scope,
+                 _verdict(best == "large+WD" and list(err.values()).count(err[best]) == 1), measured,
+                 "err(large+WD) < err of the 3 other configs"),
+            _row("C01", "WD helps at large LR", scope, _verdict(err["large"] - err["large+WD"] >= 0.02), measured,
+                 "err(large) - err(large+WD) >= 2 pp"),
+            _row("C01", "WD alone does not help", scope, _verdict(err["small+WD"] - err["large+WD"] >= 0.05),
+                 measured, "err(small+WD) - err(large+WD) >= 5 pp"),
+        ]
+    return rows
+
+
+def decay_epoch(rows) -> int | None:
+    """Last epoch at the large learning rate (None if the learning rate never drops)."""
+    if not (rows.lr_now != rows.lr).any():
+        return None
+    return int(rows[(rows.lr_now == rows.lr) & (rows.epoch > 0)].epoch.max())
+
+
+def c02(tables) -> list[dict]:
+    """ICLR Fig 11: loss stabilisation - over the last 20% of the large-LR phase the train CE of large LR + WD
+    stays >= 10x above that of large LR without WD; after the decay every configuration fits the training set."""
+    rows = []
+    for scope, configs in v1_panels(tables["V1"]):
+        if configs is None:
+            rows.append(_row("C02", "all", scope, NOT_ENOUGH, "panel is not 2 LRs x (WD, no WD)", ""))
+            continue
+        decay = decay_epoch(configs["large+WD"])
+        if decay is None:
+            rows.append(_row("C02", "loss stabilisation", scope, NOT_ENOUGH, "the learning rate never decays", ""))
+        else:
+            start = int(0.8 * decay)
+            window = {k: configs[k] for k in ("large+WD", "large")}
+            ce = {k: float(v[(v.epoch >= start) & (v.epoch <= decay)].train_ce.mean()) for k, v in window.items()}
+            ratio = ce["large+WD"] / ce["large"] if ce["large"] > 0 else float("inf")
+            rows.append(_row("C02", "loss stabilisation", scope, _verdict(ratio >= 10),
+                             f"mean train CE over epochs {start}-{decay}: {_fmt_configs(ce, '')}; ratio {ratio:.3g}",
+                             "CE(large+WD) >= 10 x CE(large) before the decay"))
+        final_err = {k: _mean_final(v, "train_err") for k, v in configs.items()}
+        rows.append(_row("C02", "every configuration fits the training set", scope,
+                         _verdict(max(final_err.values()) <= 0.01),
+                         f"final train error: {_fmt_configs(final_err)}", "train error <= 1% after the decay"))
+    return rows
+
+
+CLAIMS = {"C01": (("V1",), c01), "C02": (("V1",), c02)}
+
+
+def families() -> set[str]:
+    """Families whose tables some claim reads."""
+    return {f for needed, _ in CLAIMS.values() for f in needed}
+
+
+def evaluate(tables: dict, preset: str) -> list[dict]:
+    """Rows of every claim; a claim whose families this preset did not train is 'not enough data'."""
+    rows = []
+    for claim, (needed, check) in CLAIMS.items():
+        missing = [f for f in needed if f not in tables or tables[f].empty]
+        if missing:
+            rows.append(_row(claim, "all", "", NOT_ENOUGH, f"no table for {', '.join(missing)}", ""))
+        else:
+            rows += check(tables)
+    return [row | {"preset": preset, "code_version": code_version()} for row in rows]
+
+
+def to_markdown(rows: list[dict]) -> str:
+    """A readable table of the claim rows."""
+    columns = ["claim", "check", "scope", "status", "measured", "expected"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "/") for c in columns) + " |" for r in rows]
+    counts = {s: sum(r["status"] == s for r in rows) for s in (REPRODUCED, NOT_REPRODUCED, NOT_ENOUGH)}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    preset = rows[0]["preset"] if rows else "?"
+    return f"# Claims on preset {preset}\n\n{summary}\n\n" + "\n".join(lines) + "\n"

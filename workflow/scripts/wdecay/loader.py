@@ -1,0 +1,46 @@
+"""Device-resident image batches: a whole split lives on the device as uint8, and each batch is gathered,
+converted and normalised there by tensor ops (no DataLoader, no worker processes, no per-sample Python)."""
+
+import numpy as np
+import torch
+
+
+def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation in [0, 1] units of uint8 (N, H, W, C) images."""
+    flat = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    return flat.mean(0), flat.std(0)
+
+
+class DeviceImages:
+    """One split on the device. Batches come out as float32 NCHW tensors in channels-last memory layout,
+    normalised with the given per-channel statistics (those of the training split)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, mean, std, device: torch.device):
+        self.x = torch.as_tensor(images).to(device)  # (N, H, W, C) uint8
+        self.y = torch.as_tensor(labels, dtype=torch.int64).to(device)
+        std = torch.as_tensor(std, dtype=torch.float32, device=device)
+        self.scale = 1.0 / (255.0 * std)
+        self.shift = -torch.as_tensor(mean, dtype=torch.float32, device=device) / std
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def _prepare(self, x_uint8: torch.Tensor) -> torch.Tensor:
+        # NHWC storage viewed as NCHW is exactly the channels-last layout convolutions prefer.
+        return (x_uint8.float() * self.scale + self.shift).permute(0, 3, 1, 2)
+
+    def sequential(self, batch_size: int):
+        """All examples in order, in batches of ``batch_size`` (the last one may be smaller)."""
+        for i in range(0, len(self), batch_size):
+            yield self._prepare(self.x[i : i + batch_size]), self.y[i : i + batch_size]
+
+    def shuffled(self, batch_size: int, generator: torch.Generator):
+        """One epoch in a random order drawn from ``generator`` (a CPU generator, so runs resume exactly);
+        the last incomplete batch is dropped, as in the authors' training loader."""
+        order = torch.randperm(len(self), generator=generator).to(self.x.device)
+        n_full = len(self) // batch_size
+        for idx in order[: n_full * batch_size].view(n_full, batch_size):
+            yield self._prepare(self.x[idx]), self.y[idx]
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return len(self) // batch_size

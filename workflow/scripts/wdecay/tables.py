@@ -1,0 +1,102 @@
+"""Parquet tables: one pyarrow schema per table kind, checked on write and on read; writes are atomic.
+
+Every row describes itself (preset, family, run id, model, dataset, seed, hyper-parameters, epoch, code version),
+so per-run files, per-family tables and whole folders can be concatenated and queried as one dataset.
+"""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .files import atomic_path
+
+
+def _field(name, type_, doc):
+    return pa.field(name, type_, metadata={"description": doc})
+
+
+RUN_FIELDS = [
+    _field("preset", pa.string(), "config preset that produced the row"),
+    _field("family", pa.string(), "training family (FIGURES.md section 2)"),
+    _field("run_id", pa.string(), "run identity slug"),
+    _field("model", pa.string(), "architecture"),
+    _field("dataset", pa.string(), "dataset name in the preset"),
+    _field("seed", pa.int64(), "seed of initialisation and data order"),
+    _field("lr", pa.float64(), "learning rate of the large-LR phase"),
+    _field("wd", pa.float64(), "weight decay lambda (coupled)"),
+    _field("momentum", pa.float64(), "SGD momentum"),
+    _field("precision", pa.string(), "autocast precision: fp32, bf16 or fp16"),
+    _field("width", pa.float64(), "channel width multiplier"),
+    _field("code_version", pa.string(), "package version + hash of its sources"),
+]
+
+VISION_TRAIN = pa.schema(
+    RUN_FIELDS
+    + [
+        _field("epoch", pa.int64(), "epochs completed (0 = initialisation)"),
+        _field("step", pa.int64(), "SGD steps completed"),
+        _field("weights", pa.string(), "'iterate' or 'ema<coef>'"),
+        _field("ema_coef", pa.float64(), "EMA coefficient per step; null for the iterate"),
+        _field("lr_now", pa.float64(), "learning rate of the epoch just completed"),
+        _field("eta_lambda", pa.float64(), "lr_now * wd"),
+        _field("train_err", pa.float64(), "training error over all training examples, eval mode"),
+        _field("train_ce", pa.float64(), "training cross-entropy averaged over examples, eval mode"),
+        _field("test_err", pa.float64(), "test error"),
+        _field("test_ce", pa.float64(), "test cross-entropy averaged over examples"),
+        _field("reg_loss", pa.float64(), "train_ce + wd/2 * weight_norm^2 (the regularised objective)"),
+        _field("weight_norm", pa.float64(), "l2 norm of the weight-decayed parameters"),
+        _field("weight_norm_all", pa.float64(), "l2 norm of all trainable parameters"),
+    ],
+    metadata={"table": "vision_train", "version": "1"},
+)
+
+CLAIMS = pa.schema(
+    [
+        _field("claim", pa.string(), "claim id of FIGURES.md section 4"),
+        _field("check", pa.string(), "which inequality of the claim"),
+        _field("scope", pa.string(), "panel or configuration the check is about"),
+        _field("status", pa.string(), "reproduced, not reproduced, or not enough data"),
+        _field("measured", pa.string(), "the numbers the verdict rests on"),
+        _field("expected", pa.string(), "the inequality as checked"),
+        _field("preset", pa.string(), "preset the data came from"),
+        _field("code_version", pa.string(), "package version + hash of its sources"),
+    ],
+    metadata={"table": "claims", "version": "1"},
+)
+
+
+class SchemaError(ValueError):
+    """A table does not have the columns and types of its schema."""
+
+
+def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts with exactly the schema's columns) as a table of that schema."""
+    names = set(schema.names)
+    for i, row in enumerate(rows):
+        if set(row) != names:
+            missing, extra = sorted(names - set(row)), sorted(set(row) - names)
+            raise SchemaError(f"row {i} does not match table {schema.metadata[b'table'].decode()}: "
+                              f"missing {missing}, unexpected {extra}")
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def check(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
+    if not table.schema.equals(schema, check_metadata=False):
+        raise SchemaError(f"{where}: columns {table.schema.names} with types {table.schema.types} do not match "
+                          f"table {schema.metadata[b'table'].decode()} ({schema.names})")
+    return table.replace_schema_metadata(schema.metadata)
+
+
+def write(table: pa.Table, schema: pa.Schema, path) -> None:
+    table = check(table, schema, str(path))
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read(path, schema: pa.Schema) -> pa.Table:
+    return check(pq.read_table(path), schema, str(path))
+
+
+def concat(paths, schema: pa.Schema) -> pa.Table:
+    """Concatenate several files of one table kind, checking each."""
+    tables = [read(p, schema) for p in paths]
+    return pa.concat_tables(tables) if tables else schema.empty_table()

@@ -1,0 +1,229 @@
+"""Training of one vision run: plain SGD with coupled weight decay and a step decay of the learning rate, EMAs of
+the weights, per-epoch metrics of the iterate and of each EMA, checkpoints at configured epochs, and exact
+resumption after a kill.
+
+Work in progress lives in ``work_dir`` (a resumable state every ``resume_every`` epochs, and the epoch
+checkpoints); outputs appear only when the run is complete, so a killed job leaves no partial output and its rerun
+resumes from the last state, ending with the same numbers as an uninterrupted run.
+"""
+
+import contextlib
+import hashlib
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from . import datasets, tables
+from .ema import EMA, recompute_bn_stats
+from .files import atomic_path, link_or_copy
+from .loader import DeviceImages, channel_stats
+from .models import build_model
+from .optim import decay_groups, make_sgd, set_lr, squared_norm, step_lr
+from .provenance import code_version
+
+log = logging.getLogger(__name__)
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+ID_COLUMNS = ("preset", "family", "run_id", "model", "dataset", "seed", "lr", "wd", "momentum", "precision", "width")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for, but CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def autocast(precision: str, device: torch.device):
+    dtype = AUTOCAST_DTYPES[precision]
+    return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model, data: DeviceImages, batch_size: int, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(error, cross-entropy) averaged over all examples of ``data``, eval mode, as 0-d tensors (no host sync)."""
+    model.eval()
+    wrong = torch.zeros((), device=data.y.device)
+    loss = torch.zeros((), device=data.y.device)
+    for x, y in data.sequential(batch_size):
+        with autocast(precision, x.device):
+            logits = model(x)
+        loss += F.cross_entropy(logits.float(), y, reduction="sum")
+        wrong += (logits.argmax(1) != y).sum()
+    return wrong / len(data), loss / len(data)
+
+
+def fingerprint(run: dict) -> str:
+    """Hash of the settings that determine the numbers (not where they run)."""
+    settings = {k: v for k, v in run.items() if k not in ("device", "preset")}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class VisionTrainer:
+    def __init__(self, run: dict, data_dir, work_dir, device: torch.device):
+        self.run, self.device, self.work_dir = run, device, Path(work_dir)
+        splits, self.meta = datasets.load_prepared(data_dir)
+        mean, std = channel_stats(splits["train"][0])
+        self.train = DeviceImages(*splits["train"], mean, std, device)
+        self.test = DeviceImages(*splits["test"], mean, std, device)
+        self.decay_epoch = round(run["first_decay"] * run["epochs"])
+        self.eval_epochs = {e for e in range(0, run["epochs"] + 1) if e % run["eval_every"] == 0}
+        self.eval_epochs |= {run["epochs"], *run["checkpoints"]}
+
+        torch.manual_seed(run["seed"])
+        self.model = build_model(run["model"], self.meta["classes"], run["width"])
+        self.model.to(device, memory_format=torch.channels_last)
+        self.optimizer = make_sgd(self.model, run["lr"], run["wd"], run["momentum"], run["wd_params"])
+        self.scaler = torch.amp.GradScaler(device.type, enabled=run["precision"] == "fp16")
+        self.emas = [EMA(self.model, coef) for coef in run["ema"]]
+        self.generator = torch.Generator().manual_seed(run["seed"])
+        self.epoch, self.step, self.rows = 0, 0, []
+        groups = decay_groups(self.model, run["wd_params"])
+        self.decay_names = [name for name, _ in groups["decay"]]
+        log.info("decay group: %d tensors, %d parameters; no-decay group: %d tensors, %d parameters",
+                 len(groups["decay"]), sum(p.numel() for _, p in groups["decay"]),
+                 len(groups["no_decay"]), sum(p.numel() for _, p in groups["no_decay"]))
+
+    # --- state -----------------------------------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.work_dir / "state.pt"
+
+    def checkpoint_path(self, epoch: int) -> Path:
+        return self.work_dir / f"epoch{epoch}.pt"
+
+    def snapshot(self) -> dict:
+        """Everything needed to resume, and to evaluate or fine-tune the iterate and its EMAs."""
+        return {
+            "run": self.run, "fingerprint": fingerprint(self.run), "code_version": code_version(),
+            "classes": self.meta["classes"], "epoch": self.epoch, "step": self.step,
+            "model": self.model.state_dict(), "ema": {e.name: e.state_dict() for e in self.emas},
+            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+            "generator": self.generator.get_state(), "rows": self.rows,
+        }
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(self.snapshot(), tmp)
+
+    def try_resume(self) -> bool:
+        """Load the saved state if it belongs to these settings; otherwise discard stale work."""
+        if not self.state_path.exists():
+            return False
+        state = torch.load(self.state_path, map_location=self.device, weights_only=True)
+        if state["fingerprint"] != fingerprint(self.run):
+            log.warning("discarding %s: it was made with other settings", self.work_dir)
+            shutil.rmtree(self.work_dir)
+            return False
+        self.model.load_state_dict(state["model"])
+        for e in self.emas:
+            e.load_state_dict(state["ema"][e.name])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.generator.set_state(state["generator"])
+        self.epoch, self.step, self.rows = state["epoch"], state["step"], state["rows"]
+        log.info("resumed from epoch %d of %d", self.epoch, self.run["epochs"])
+        return True
+
+    # --- training and evaluation -----------------------------------------------------------------------------
+
+    def lr_at(self, epoch: int) -> float:
+        return step_lr(max(epoch, 1), self.run["lr"], self.run["lr_flow"], self.decay_epoch)
+
+    def train_epoch(self) -> float:
+        """One epoch of SGD; returns the mean training loss of its mini-batches (one host sync)."""
+        self.epoch += 1
+        set_lr(self.optimizer, self.lr_at(self.epoch))
+        self.model.train()
+        total = torch.zeros((), device=self.device)
+        batches = self.train.shuffled(self.run["batch_size"], self.generator)
+        for x, y in batches:
+            with autocast(self.run["precision"], self.device):
+                loss = F.cross_entropy(self.model(x), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            for e in self.emas:
+                e.update()
+            total += loss.detach().float()
+            self.step += 1
+        return total.item() / self.train.steps_per_epoch(self.run["batch_size"])
+
+    def weight_sets(self):
+        yield "iterate", None, self.model
+        for e in self.emas:
+            yield e.name, e.coef, e.model
+
+    def evaluate_all(self) -> list[dict]:
+        """Metric rows of the iterate and of each EMA (with BN statistics recomputed) at the current epoch."""
+        run, prec = self.run, self.run["precision"]
+        ids = {k: run[k] for k in ID_COLUMNS} | {"code_version": code_version()}
+        lr_now = self.lr_at(self.epoch)
+        rows = []
+        for name, coef, model in self.weight_sets():
+            if coef is not None:
+                with autocast(prec, self.device):
+                    recompute_bn_stats(model, (x for x, _ in self.train.sequential(run["batch_size"])))
+            params = dict(model.named_parameters())
+            train_err, train_ce = evaluate(model, self.train, run["eval_batch_size"], prec)
+            test_err, test_ce = evaluate(model, self.test, run["eval_batch_size"], prec)
+            decayed = squared_norm(params[n] for n in self.decay_names)
+            everything = squared_norm(params.values())
+            values = torch.stack([train_err, train_ce, test_err, test_ce, decayed.to(self.device),
+                                  everything.to(self.device)]).tolist()
+            train_err, train_ce, test_err, test_ce, decayed, everything = values
+            rows.append(ids | {
+                "epoch": self.epoch, "step": self.step, "weights": name, "ema_coef": coef, "lr_now": lr_now,
+                "eta_lambda": lr_now * run["wd"], "train_err": train_err, "train_ce": train_ce,
+                "test_err": test_err, "test_ce": test_ce, "reg_loss": train_ce + 0.5 * run["wd"] * decayed,
+                "weight_norm": decayed**0.5, "weight_norm_all": everything**0.5,
+            })
+        return rows
+
+    def fit(self) -> list[dict]:
+        """Train to the last epoch (resuming if possible) and return all metric rows."""
+        run = self.run
+        if not self.try_resume():
+            self.rows = self.evaluate_all()
+        start = time.perf_counter()
+        first_epoch = self.epoch
+        bar = tqdm(total=run["epochs"], initial=self.epoch, desc=run["run_id"], file=sys.stderr, mininterval=10,
+                   unit="epoch")
+        while self.epoch < run["epochs"]:
+            train_loss = self.train_epoch()
+            if self.epoch in self.eval_epochs:
+                self.rows += self.evaluate_all()
+                bar.set_postfix(loss=f"{train_loss:.3g}", test_err=f"{self.rows[-1 - len(self.emas)]['test_err']:.3f}")
+            if self.epoch in run["checkpoints"]:
+                self.save(self.checkpoint_path(self.epoch))
+            if self.epoch % run["resume_every"] == 0 and self.epoch < run["epochs"]:
+                self.save(self.state_path)
+            bar.update(1)
+        bar.close()
+        seconds = time.perf_counter() - start
+        images = (self.epoch - first_epoch) * self.train.steps_per_epoch(run["batch_size"]) * run["batch_size"]
+        log.info("trained %d epochs in %.1f s (%.0f training images/s incl. evaluation)",
+                 self.epoch - first_epoch, seconds, images / max(seconds, 1e-9))
+        return self.rows
+
+
+def train(run: dict, data_dir, metrics_path, checkpoint_paths: dict[int, str], work_dir, threads: int = 1) -> None:
+    """Run one training job end to end and publish its outputs (metrics parquet and checkpoints)."""
+    torch.set_num_threads(threads)
+    device = resolve_device(run["device"])
+    log.info("run %s on %s (%d threads): %s", run["run_id"], device, threads, json.dumps(run))
+    trainer = VisionTrainer(run, data_dir, work_dir, device)
+    rows = trainer.fit()
+    for epoch, path in checkpoint_paths.items():
+        link_or_copy(trainer.checkpoint_path(epoch), path)
+    tables.write(tables.to_table(rows, tables.VISION_TRAIN), tables.VISION_TRAIN, metrics_path)
+    shutil.rmtree(work_dir, ignore_errors=True)
