@@ -13,7 +13,7 @@ train.train(
     run,
     data_dir=Path(snakemake.input[0]).parent,
     metrics_path=snakemake.output.metrics,
-    checkpoint_paths=dict(zip(run["checkpoints"], snakemake.output.checkpoints)),
+    checkpoint_paths=dict(zip(run["checkpoints"], snakemake.output.checkpoints, strict=True)),
     work_dir=snakemake.params.work_dir,
     threads=snakemake.threads,
 )

@@ -11,8 +11,14 @@ REPRODUCED, NOT_REPRODUCED, NOT_ENOUGH = "reproduced", "not reproduced", "not en
 
 
 def _row(claim, check, scope, status, measured, expected) -> dict:
-    return {"claim": claim, "check": check, "scope": scope, "status": status, "measured": measured,
-            "expected": expected}
+    return {
+        "claim": claim,
+        "check": check,
+        "scope": scope,
+        "status": status,
+        "measured": measured,
+        "expected": expected,
+    }
 
 
 def _verdict(ok: bool) -> str:
@@ -65,13 +71,30 @@ def c01(tables) -> list[dict]:
         measured = f"final test error (mean over {seeds} seeds): {_fmt_configs(err)}"
         best = min(err, key=err.get)
         rows += [
-            _row("C01", "large LR + WD has the lowest test error", scope,
-                 _verdict(best == "large+WD" and list(err.values()).count(err[best]) == 1), measured,
-                 "err(large+WD) < err of the 3 other configs"),
-            _row("C01", "WD helps at large LR", scope, _verdict(err["large"] - err["large+WD"] >= 0.02), measured,
-                 "err(large) - err(large+WD) >= 2 pp"),
-            _row("C01", "WD alone does not help", scope, _verdict(err["small+WD"] - err["large+WD"] >= 0.05),
-                 measured, "err(small+WD) - err(large+WD) >= 5 pp"),
+            _row(
+                "C01",
+                "large LR + WD has the lowest test error",
+                scope,
+                _verdict(best == "large+WD" and list(err.values()).count(err[best]) == 1),
+                measured,
+                "err(large+WD) < err of the 3 other configs",
+            ),
+            _row(
+                "C01",
+                "WD helps at large LR",
+                scope,
+                _verdict(err["large"] - err["large+WD"] >= 0.02),
+                measured,
+                "err(large) - err(large+WD) >= 2 pp",
+            ),
+            _row(
+                "C01",
+                "WD alone does not help",
+                scope,
+                _verdict(err["small+WD"] - err["large+WD"] >= 0.05),
+                measured,
+                "err(small+WD) - err(large+WD) >= 5 pp",
+            ),
         ]
     return rows
 
@@ -99,13 +122,27 @@ def c02(tables) -> list[dict]:
             window = {k: configs[k] for k in ("large+WD", "large")}
             ce = {k: float(v[(v.epoch >= start) & (v.epoch <= decay)].train_ce.mean()) for k, v in window.items()}
             ratio = ce["large+WD"] / ce["large"] if ce["large"] > 0 else float("inf")
-            rows.append(_row("C02", "loss stabilisation", scope, _verdict(ratio >= 10),
-                             f"mean train CE over epochs {start}-{decay}: {_fmt_configs(ce, '')}; ratio {ratio:.3g}",
-                             "CE(large+WD) >= 10 x CE(large) before the decay"))
+            rows.append(
+                _row(
+                    "C02",
+                    "loss stabilisation",
+                    scope,
+                    _verdict(ratio >= 10),
+                    f"mean train CE over epochs {start}-{decay}: {_fmt_configs(ce, '')}; ratio {ratio:.3g}",
+                    "CE(large+WD) >= 10 x CE(large) before the decay",
+                )
+            )
         final_err = {k: _mean_final(v, "train_err") for k, v in configs.items()}
-        rows.append(_row("C02", "every configuration fits the training set", scope,
-                         _verdict(max(final_err.values()) <= 0.01),
-                         f"final train error: {_fmt_configs(final_err)}", "train error <= 1% after the decay"))
+        rows.append(
+            _row(
+                "C02",
+                "every configuration fits the training set",
+                scope,
+                _verdict(max(final_err.values()) <= 0.01),
+                f"final train error: {_fmt_configs(final_err)}",
+                "train error <= 1% after the decay",
+            )
+        )
     return rows
 
 

@@ -74,8 +74,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"{where}: {error.message}"
     if error.validator == "type" and isinstance(value, str):
         try:
-            return (f"{where}: {value!r} is a string, not a number (YAML reads a mantissa without a dot as a "
-                    f"string): write {yaml_float(float(value))}")
+            return (
+                f"{where}: {value!r} is a string, not a number (YAML reads a mantissa without a dot as a "
+                f"string): write {yaml_float(float(value))}"
+            )
         except ValueError:
             pass
     if error.validator in ("minItems", "minProperties") and not value:
@@ -102,8 +104,10 @@ def _check_preset(name: str, preset: dict) -> list[str]:
         while spec["source"] == "subset":
             parent = spec["of"]
             if parent not in datasets:
-                problems.append(f"{where}.datasets.{seen[-1]}.of: {parent!r} is not a dataset of preset {name} "
-                                f"(known: {', '.join(sorted(datasets))})")
+                problems.append(
+                    f"{where}.datasets.{seen[-1]}.of: {parent!r} is not a dataset of preset {name} "
+                    f"(known: {', '.join(sorted(datasets))})"
+                )
                 break
             if parent in seen:
                 problems.append(f"{where}.datasets.{ds}.of: subsets form a cycle {' -> '.join(seen + [parent])}")
@@ -113,12 +117,15 @@ def _check_preset(name: str, preset: dict) -> list[str]:
     for fam, spec in preset["families"].items():
         for g, group in enumerate(spec["grid"]):
             if group["dataset"] not in datasets:
-                problems.append(f"{where}.families.{fam}.grid[{g}].dataset: {group['dataset']!r} is not a dataset "
-                                f"of preset {name} (known: {', '.join(sorted(datasets))})")
+                problems.append(
+                    f"{where}.families.{fam}.grid[{g}].dataset: {group['dataset']!r} is not a dataset "
+                    f"of preset {name} (known: {', '.join(sorted(datasets))})"
+                )
         for i, epoch in enumerate(spec["checkpoints"]):
             if epoch > spec["epochs"]:
-                problems.append(f"{where}.families.{fam}.checkpoints[{i}]: epoch {epoch} is after the last epoch "
-                                f"({spec['epochs']})")
+                problems.append(
+                    f"{where}.families.{fam}.checkpoints[{i}]: epoch {epoch} is after the last epoch ({spec['epochs']})"
+                )
     return problems
 
 
@@ -135,8 +142,10 @@ def _check_collisions(tables: dict[str, dict]) -> list[str]:
                 key = (fam, rid)
                 if key in owner and _identity(owner[key]) != _identity(run):
                     other = owner[key].preset
-                    problems.append(f"presets.{preset}.families.{fam}: run {rid} also exists in preset {other} "
-                                    f"with other settings; set presets.{preset}.run_tag to keep them apart")
+                    problems.append(
+                        f"presets.{preset}.families.{fam}: run {rid} also exists in preset {other} "
+                        f"with other settings; set presets.{preset}.run_tag to keep them apart"
+                    )
                 owner.setdefault(key, run)
     return problems
 

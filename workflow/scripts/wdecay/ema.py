@@ -55,6 +55,6 @@ def recompute_bn_stats(model: nn.Module, batches) -> None:
     model.train()
     for x in batches:
         model(x)
-    for bn, momentum in zip(bns, momenta):
+    for bn, momentum in zip(bns, momenta, strict=True):
         bn.momentum = momentum
     model.train(was_training)

@@ -29,9 +29,10 @@ class DeviceImages:
         # NHWC storage viewed as NCHW is exactly the channels-last layout convolutions prefer.
         return (x_uint8.float() * self.scale + self.shift).permute(0, 3, 1, 2)
 
-    def sequential(self, batch_size: int):
-        """All examples in order, in batches of ``batch_size`` (the last one may be smaller)."""
-        for i in range(0, len(self), batch_size):
+    def sequential(self, batch_size: int, drop_last: bool = False):
+        """All examples in order, in batches of ``batch_size`` (the last one smaller, unless dropped)."""
+        end = len(self) - len(self) % batch_size if drop_last else len(self)
+        for i in range(0, end, batch_size):
             yield self._prepare(self.x[i : i + batch_size]), self.y[i : i + batch_size]
 
     def shuffled(self, batch_size: int, generator: torch.Generator):

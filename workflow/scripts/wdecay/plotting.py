@@ -42,7 +42,7 @@ def seed_curves(spec: dict, frame):
     df = frame[frame.weights == spec["weights"]].copy()
     if df.empty:
         raise ValueError(f"no rows with weights == {spec['weights']!r} in family {spec['family']}")
-    df["panel"] = [panel_name(m, d) for m, d in zip(df.model, df.dataset)]
+    df["panel"] = [panel_name(m, d) for m, d in zip(df.model, df.dataset, strict=True)]
     panels = list(dict.fromkeys(df.panel))
     df["config"] = ""
     for panel in panels:
@@ -51,12 +51,21 @@ def seed_curves(spec: dict, frame):
 
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.3), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
+    for ax, panel in zip(axes[0], panels, strict=True):
         sub = df[df.panel == panel]
         order = [c for c in CONFIG_COLOURS if c in set(sub.config)] or sorted(sub.config.unique())
         palette = {c: CONFIG_COLOURS.get(c) for c in order} if set(order) <= set(CONFIG_COLOURS) else None
-        sns.lineplot(sub, x="epoch", y=metric, hue="config", hue_order=order, palette=palette, errorbar="sd",
-                     ax=ax, linewidth=1.2)
+        sns.lineplot(
+            sub,
+            x="epoch",
+            y=metric,
+            hue="config",
+            hue_order=order,
+            palette=palette,
+            errorbar="sd",
+            ax=ax,
+            linewidth=1.2,
+        )
         decay = decay_epoch(sub)
         if decay is not None:
             ax.axvline(decay, color="grey", linestyle=":", linewidth=1)

@@ -20,11 +20,16 @@ def fmt_number(x: float) -> str:
     return s.removesuffix(".0")
 
 
-def run_id(model: str, dataset: str, lr: float, wd: float, precision: str, seed: int, momentum: float = 0.0,
-           tag: str = "") -> str:
+def run_id(
+    model: str, dataset: str, lr: float, wd: float, precision: str, seed: int, momentum: float = 0.0, tag: str = ""
+) -> str:
     """The run's identity slug, e.g. ``resnet18_c10_lr0.08_wd0.0125_fp16_s0``; momentum and tag only if set."""
-    parts = [MODEL_SLUGS.get(model, model), DATASET_SLUGS.get(dataset, dataset), f"lr{fmt_number(lr)}",
-             f"wd{fmt_number(wd)}"]
+    parts = [
+        MODEL_SLUGS.get(model, model),
+        DATASET_SLUGS.get(dataset, dataset),
+        f"lr{fmt_number(lr)}",
+        f"wd{fmt_number(wd)}",
+    ]
     if momentum:
         parts.append(f"m{fmt_number(momentum)}")
     parts += [precision, f"s{seed}"]
@@ -80,21 +85,38 @@ def expand_family(preset_name: str, preset: dict, family: str) -> list[VisionRun
     for g, group in enumerate(spec["grid"]):
         precisions = group.get("precision", spec["precision"])
         for lr, wd, precision, seed in itertools.product(group["lr"], group["wd"], precisions, spec["seeds"]):
-            rid = run_id(group["model"], group["dataset"], lr, wd, precision, seed, spec["momentum"],
-                         preset.get("run_tag", ""))
+            rid = run_id(
+                group["model"], group["dataset"], lr, wd, precision, seed, spec["momentum"], preset.get("run_tag", "")
+            )
             if rid in seen:
                 raise SweepError(f"families.{family}.grid[{g}] repeats run {rid} of grid[{seen[rid]}]")
             seen[rid] = g
-            runs.append(VisionRun(
-                preset=preset_name, family=family, run_id=rid, model=group["model"], dataset=group["dataset"],
-                lr=float(lr), wd=float(wd), seed=int(seed), precision=precision, momentum=float(spec["momentum"]),
-                width=float(group.get("width", spec["width"])), epochs=spec["epochs"],
-                first_decay=float(spec["first_decay"]), lr_flow=float(spec["lr_flow"]),
-                batch_size=spec["batch_size"], eval_batch_size=spec["eval_batch_size"],
-                ema=tuple(float(b) for b in spec["ema"]), wd_params=spec["wd_params"],
-                checkpoints=tuple(sorted(spec["checkpoints"])), eval_every=spec["eval_every"],
-                resume_every=spec["resume_every"], device=preset["device"],
-            ))
+            runs.append(
+                VisionRun(
+                    preset=preset_name,
+                    family=family,
+                    run_id=rid,
+                    model=group["model"],
+                    dataset=group["dataset"],
+                    lr=float(lr),
+                    wd=float(wd),
+                    seed=int(seed),
+                    precision=precision,
+                    momentum=float(spec["momentum"]),
+                    width=float(group.get("width", spec["width"])),
+                    epochs=spec["epochs"],
+                    first_decay=float(spec["first_decay"]),
+                    lr_flow=float(spec["lr_flow"]),
+                    batch_size=spec["batch_size"],
+                    eval_batch_size=spec["eval_batch_size"],
+                    ema=tuple(float(b) for b in spec["ema"]),
+                    wd_params=spec["wd_params"],
+                    checkpoints=tuple(sorted(spec["checkpoints"])),
+                    eval_every=spec["eval_every"],
+                    resume_every=spec["resume_every"],
+                    device=preset["device"],
+                )
+            )
     return runs
 
 

@@ -74,15 +74,19 @@ def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
     for i, row in enumerate(rows):
         if set(row) != names:
             missing, extra = sorted(names - set(row)), sorted(set(row) - names)
-            raise SchemaError(f"row {i} does not match table {schema.metadata[b'table'].decode()}: "
-                              f"missing {missing}, unexpected {extra}")
+            raise SchemaError(
+                f"row {i} does not match table {schema.metadata[b'table'].decode()}: "
+                f"missing {missing}, unexpected {extra}"
+            )
     return pa.Table.from_pylist(rows, schema=schema)
 
 
 def check(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
     if not table.schema.equals(schema, check_metadata=False):
-        raise SchemaError(f"{where}: columns {table.schema.names} with types {table.schema.types} do not match "
-                          f"table {schema.metadata[b'table'].decode()} ({schema.names})")
+        raise SchemaError(
+            f"{where}: columns {table.schema.names} with types {table.schema.types} do not match "
+            f"table {schema.metadata[b'table'].decode()} ({schema.names})"
+        )
     return table.replace_schema_metadata(schema.metadata)
 
 

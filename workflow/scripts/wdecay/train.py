@@ -87,9 +87,13 @@ class VisionTrainer:
         self.epoch, self.step, self.rows = 0, 0, []
         groups = decay_groups(self.model, run["wd_params"])
         self.decay_names = [name for name, _ in groups["decay"]]
-        log.info("decay group: %d tensors, %d parameters; no-decay group: %d tensors, %d parameters",
-                 len(groups["decay"]), sum(p.numel() for _, p in groups["decay"]),
-                 len(groups["no_decay"]), sum(p.numel() for _, p in groups["no_decay"]))
+        log.info(
+            "decay group: %d tensors, %d parameters; no-decay group: %d tensors, %d parameters",
+            len(groups["decay"]),
+            sum(p.numel() for _, p in groups["decay"]),
+            len(groups["no_decay"]),
+            sum(p.numel() for _, p in groups["no_decay"]),
+        )
 
     # --- state -----------------------------------------------------------------------------------------------
 
@@ -103,11 +107,18 @@ class VisionTrainer:
     def snapshot(self) -> dict:
         """Everything needed to resume, and to evaluate or fine-tune the iterate and its EMAs."""
         return {
-            "run": self.run, "fingerprint": fingerprint(self.run), "code_version": code_version(),
-            "classes": self.meta["classes"], "epoch": self.epoch, "step": self.step,
-            "model": self.model.state_dict(), "ema": {e.name: e.state_dict() for e in self.emas},
-            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-            "generator": self.generator.get_state(), "rows": self.rows,
+            "run": self.run,
+            "fingerprint": fingerprint(self.run),
+            "code_version": code_version(),
+            "classes": self.meta["classes"],
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "ema": {e.name: e.state_dict() for e in self.emas},
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "generator": self.generator.get_state(),
+            "rows": self.rows,
         }
 
     def save(self, path: Path) -> None:
@@ -172,21 +183,36 @@ class VisionTrainer:
         for name, coef, model in self.weight_sets():
             if coef is not None:
                 with autocast(prec, self.device):
-                    recompute_bn_stats(model, (x for x, _ in self.train.sequential(run["batch_size"])))
+                    # full training batches only: each batch weighs equally in the average
+                    batches = self.train.sequential(run["batch_size"], drop_last=True)
+                    recompute_bn_stats(model, (x for x, _ in batches))
             params = dict(model.named_parameters())
             train_err, train_ce = evaluate(model, self.train, run["eval_batch_size"], prec)
             test_err, test_ce = evaluate(model, self.test, run["eval_batch_size"], prec)
             decayed = squared_norm(params[n] for n in self.decay_names)
             everything = squared_norm(params.values())
-            values = torch.stack([train_err, train_ce, test_err, test_ce, decayed.to(self.device),
-                                  everything.to(self.device)]).tolist()
+            values = torch.stack(
+                [train_err, train_ce, test_err, test_ce, decayed.to(self.device), everything.to(self.device)]
+            ).tolist()
             train_err, train_ce, test_err, test_ce, decayed, everything = values
-            rows.append(ids | {
-                "epoch": self.epoch, "step": self.step, "weights": name, "ema_coef": coef, "lr_now": lr_now,
-                "eta_lambda": lr_now * run["wd"], "train_err": train_err, "train_ce": train_ce,
-                "test_err": test_err, "test_ce": test_ce, "reg_loss": train_ce + 0.5 * run["wd"] * decayed,
-                "weight_norm": decayed**0.5, "weight_norm_all": everything**0.5,
-            })
+            rows.append(
+                ids
+                | {
+                    "epoch": self.epoch,
+                    "step": self.step,
+                    "weights": name,
+                    "ema_coef": coef,
+                    "lr_now": lr_now,
+                    "eta_lambda": lr_now * run["wd"],
+                    "train_err": train_err,
+                    "train_ce": train_ce,
+                    "test_err": test_err,
+                    "test_ce": test_ce,
+                    "reg_loss": train_ce + 0.5 * run["wd"] * decayed,
+                    "weight_norm": decayed**0.5,
+                    "weight_norm_all": everything**0.5,
+                }
+            )
         return rows
 
     def fit(self) -> list[dict]:
@@ -196,8 +222,9 @@ class VisionTrainer:
             self.rows = self.evaluate_all()
         start = time.perf_counter()
         first_epoch = self.epoch
-        bar = tqdm(total=run["epochs"], initial=self.epoch, desc=run["run_id"], file=sys.stderr, mininterval=10,
-                   unit="epoch")
+        bar = tqdm(
+            total=run["epochs"], initial=self.epoch, desc=run["run_id"], file=sys.stderr, mininterval=10, unit="epoch"
+        )
         while self.epoch < run["epochs"]:
             train_loss = self.train_epoch()
             if self.epoch in self.eval_epochs:
@@ -211,8 +238,12 @@ class VisionTrainer:
         bar.close()
         seconds = time.perf_counter() - start
         images = (self.epoch - first_epoch) * self.train.steps_per_epoch(run["batch_size"]) * run["batch_size"]
-        log.info("trained %d epochs in %.1f s (%.0f training images/s incl. evaluation)",
-                 self.epoch - first_epoch, seconds, images / max(seconds, 1e-9))
+        log.info(
+            "trained %d epochs in %.1f s (%.0f training images/s incl. evaluation)",
+            self.epoch - first_epoch,
+            seconds,
+            images / max(seconds, 1e-9),
+        )
         return self.rows
 
 

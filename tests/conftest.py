@@ -1,0 +1,113 @@
+"""Shared test helpers: paths, small real datasets in their true on-disk formats, and run settings."""
+
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / "snakemake")
+
+
+def write_cifar(root: Path, name: str, n_per_file: int = 20, seed: int = 0, bytes_keys: bool = False) -> dict:
+    """Write CIFAR pickle batches in torchvision's exact layout (cifar-10-batches-py / cifar-100-python) with random
+    images; returns the arrays written as {'train': (x NHWC, y), 'test': (x, y)}."""
+    rng = np.random.default_rng(seed)
+    if name == "cifar10":
+        folder, train_files, test_file, label_key, classes = (
+            "cifar-10-batches-py",
+            [f"data_batch_{i}" for i in range(1, 6)],
+            "test_batch",
+            "labels",
+            10,
+        )
+    else:
+        folder, train_files, test_file, label_key, classes = "cifar-100-python", ["train"], "test", "fine_labels", 100
+    base = root / folder
+    base.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for split, files in (("train", train_files), ("test", [test_file])):
+        xs, ys = [], []
+        for file in files:
+            data = rng.integers(0, 256, (n_per_file, 3072), dtype=np.uint8)
+            labels = rng.integers(0, classes, n_per_file).tolist()
+            batch = {
+                "batch_label": f"{file} of fake {name}",
+                "data": data,
+                label_key: labels,
+                "filenames": [f"img_{i}.png" for i in range(n_per_file)],
+            }
+            if name == "cifar100":
+                batch["coarse_labels"] = [c // 5 for c in labels]
+            if bytes_keys:  # as the files look when unpickled without an encoding
+                batch = {k.encode(): v for k, v in batch.items()}
+            with open(base / file, "wb") as f:
+                pickle.dump(batch, f, protocol=2)
+            xs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            ys.append(np.array(labels))
+        written[split] = (np.concatenate(xs), np.concatenate(ys))
+    meta_name = "batches.meta" if name == "cifar10" else "meta"
+    with open(base / meta_name, "wb") as f:
+        pickle.dump({"label_names": [str(i) for i in range(classes)]}, f, protocol=2)
+    return written
+
+
+def run_settings(**overrides) -> dict:
+    """Settings of a small, fast vision run (the shape the training job receives from the run table)."""
+    run = dict(
+        preset="test",
+        family="V1",
+        run_id="test_run",
+        model="preact_resnet18",
+        dataset="digits",
+        lr=0.1,
+        wd=0.01,
+        seed=0,
+        precision="fp32",
+        momentum=0.0,
+        width=0.0625,
+        epochs=4,
+        first_decay=0.5,
+        lr_flow=1e-3,
+        batch_size=32,
+        eval_batch_size=100,
+        ema=[0.9],
+        wd_params="all",
+        checkpoints=[2, 4],
+        eval_every=1,
+        resume_every=1,
+        device="cpu",
+    )
+    run.update(overrides)
+    return run
+
+
+@pytest.fixture(scope="session")
+def digits_dir(tmp_path_factory) -> Path:
+    """A small prepared digits dataset (200 train / 100 test images of 16x16)."""
+    from wdecay import datasets
+
+    folder = tmp_path_factory.mktemp("digits")
+    splits = datasets.make_digits(train_size=200, test_size=100, size=16, seed=0)
+    datasets.save_prepared(folder, splits, {"name": "digits", "source": "digits"})
+    return folder
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A copy of the workflow (Snakefile, rules, scripts, config, profiles) to run in isolation."""
+    for item in ("Snakefile", "config.yaml", "workflow", "profiles", "envs"):
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / item)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,98 @@
+import itertools
+
+import pandas as pd
+import pytest
+from wdecay import claims
+
+
+def v1_table(final_err: dict, stab_ce: dict, final_train_err: dict, seeds=(0, 1), epochs=10, decay=5):
+    """A V1 table with one panel: final test error, pre-decay train CE and final train error per config."""
+    rows = []
+    configs = {"large+WD": (0.1, 0.01), "large": (0.1, 0.0), "small+WD": (0.01, 0.01), "small": (0.01, 0.0)}
+    for (name, (lr, wd)), seed, epoch in itertools.product(configs.items(), seeds, range(epochs + 1)):
+        rows.append(
+            {
+                "run_id": f"{name}_{seed}",
+                "model": "vgg16",
+                "dataset": "c10",
+                "seed": seed,
+                "lr": lr,
+                "wd": wd,
+                "epoch": epoch,
+                "weights": "iterate",
+                "lr_now": lr if epoch <= decay else 1e-4,
+                "test_err": final_err[name] if epoch == epochs else 0.9,
+                "train_ce": stab_ce[name] if epoch <= decay else 0.001,
+                "train_err": final_train_err[name] if epoch == epochs else 0.5,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+PAPER_LIKE = dict(
+    final_err={"large+WD": 0.105, "large": 0.14, "small+WD": 0.185, "small": 0.33},
+    stab_ce={"large+WD": 0.5, "large": 0.01, "small+WD": 0.3, "small": 0.2},
+    final_train_err={"large+WD": 0.0, "large": 0.0, "small+WD": 0.005, "small": 0.0},
+)
+
+
+def statuses(rows):
+    return {(r["claim"], r["check"]): r["status"] for r in rows}
+
+
+def test_paper_like_numbers_reproduce_c01_and_c02():
+    rows = claims.evaluate({"V1": v1_table(**PAPER_LIKE)}, "test")
+    assert set(statuses(rows).values()) == {claims.REPRODUCED}
+    assert len(rows) == 5 and all(r["preset"] == "test" and r["code_version"] for r in rows)
+    stab = [r for r in rows if r["check"] == "loss stabilisation"][0]
+    assert "epochs 4-5" in stab["measured"] and "ratio 50" in stab["measured"]
+
+
+@pytest.mark.parametrize(
+    "change,check",
+    [
+        (
+            dict(final_err={"large+WD": 0.105, "large": 0.14, "small+WD": 0.185, "small": 0.09}),
+            "large LR + WD has the lowest test error",
+        ),
+        (dict(final_err={"large+WD": 0.13, "large": 0.14, "small+WD": 0.185, "small": 0.33}), "WD helps at large LR"),
+        (dict(final_err={"large+WD": 0.105, "large": 0.14, "small+WD": 0.12, "small": 0.33}), "WD alone does not help"),
+        (dict(stab_ce={"large+WD": 0.05, "large": 0.01, "small+WD": 0.3, "small": 0.2}), "loss stabilisation"),
+        (
+            dict(final_train_err={"large+WD": 0.0, "large": 0.0, "small+WD": 0.02, "small": 0.0}),
+            "every configuration fits the training set",
+        ),
+    ],
+)
+def test_each_check_can_fail_alone(change, check):
+    rows = claims.evaluate({"V1": v1_table(**(PAPER_LIKE | change))}, "test")
+    failed = {k for k, v in statuses(rows).items() if v == claims.NOT_REPRODUCED}
+    assert {c for _, c in failed} == {check}
+
+
+def test_missing_family_or_odd_panel_is_not_enough_data():
+    rows = claims.evaluate({}, "test")
+    assert [r["status"] for r in rows] == [claims.NOT_ENOUGH] * 2
+    three_lrs = v1_table(**PAPER_LIKE)
+    three_lrs.loc[three_lrs.run_id.str.startswith("small_"), "lr"] = 0.001
+    rows = claims.evaluate({"V1": three_lrs}, "test")
+    assert {r["status"] for r in rows} == {claims.NOT_ENOUGH}
+
+
+def test_no_decay_means_no_stabilisation_verdict():
+    table = v1_table(**PAPER_LIKE)
+    table["lr_now"] = table["lr"]
+    rows = [r for r in claims.evaluate({"V1": table}, "test") if r["check"] == "loss stabilisation"]
+    assert rows[0]["status"] == claims.NOT_ENOUGH
+
+
+def test_markdown_table_lists_every_row():
+    rows = claims.evaluate({"V1": v1_table(**PAPER_LIKE)}, "tiny")
+    text = claims.to_markdown(rows)
+    assert text.startswith("# Claims on preset tiny") and "5 reproduced, 0 not reproduced" in text
+    assert text.count("\n| C0") == 5
+
+
+def test_claims_module_needs_no_pandas_import():
+    assert claims.families() == {"V1"}
+    assert "pandas" not in claims.__dict__

@@ -1,0 +1,42 @@
+import numpy as np
+import torch
+from wdecay.loader import DeviceImages, channel_stats
+
+
+def make(n=10, size=4):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    y = np.arange(n)  # unique labels tag each image
+    return x, y
+
+
+def test_batches_are_normalised_nchw_channels_last():
+    x, y = make()
+    mean, std = channel_stats(x)
+    data = DeviceImages(x, y, mean, std, torch.device("cpu"))
+    batch, labels = next(data.sequential(10))
+    assert batch.shape == (10, 3, 4, 4) and batch.dtype == torch.float32
+    assert batch.is_contiguous(memory_format=torch.channels_last)
+    expected = (x.astype(np.float64) / 255 - mean) / std
+    np.testing.assert_allclose(batch.permute(0, 2, 3, 1).numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(batch.mean((0, 2, 3)).numpy(), 0, atol=1e-5)
+    assert torch.equal(labels, torch.as_tensor(y))
+
+
+def test_sequential_keeps_the_last_partial_batch():
+    x, y = make(10)
+    data = DeviceImages(x, y, *channel_stats(x), torch.device("cpu"))
+    assert [len(b) for _, b in data.sequential(4)] == [4, 4, 2]
+    assert [len(b) for _, b in data.sequential(4, drop_last=True)] == [4, 4]
+
+
+def test_shuffled_epoch_is_a_permutation_without_the_last_partial_batch():
+    x, y = make(10)
+    data = DeviceImages(x, y, *channel_stats(x), torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    seen = [lab for _, lab in data.shuffled(4, gen)]
+    assert [len(s) for s in seen] == [4, 4] and data.steps_per_epoch(4) == 2
+    assert len(set(torch.cat(seen).tolist())) == 8  # no image twice in an epoch
+    # same generator state -> same order; next epoch -> a different one
+    first = [lab.clone() for _, lab in data.shuffled(4, torch.Generator().manual_seed(0))]
+    assert all(torch.equal(a, b) for a, b in zip(first, seen, strict=True))

@@ -1,0 +1,135 @@
+import math
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+from conftest import run_settings
+from torch.nn import functional as F
+from wdecay import datasets, tables, train
+from wdecay.loader import DeviceImages, channel_stats
+from wdecay.models import build_model
+
+CPU = torch.device("cpu")
+
+
+def fit(run, data_dir, work_dir):
+    trainer = train.VisionTrainer(run, data_dir, work_dir, CPU)
+    return trainer, trainer.fit()
+
+
+def test_evaluate_averages_over_examples_not_batches(digits_dir):
+    splits, _ = datasets.load_prepared(digits_dir)
+    x, y = splits["test"]
+    data = DeviceImages(x, y, *channel_stats(splits["train"][0]), CPU)
+    torch.manual_seed(0)
+    model = build_model("preact_resnet18", 10, 0.0625).eval()
+    err, ce = train.evaluate(model, data, batch_size=33, precision="fp32")  # 100 = 33 + 33 + 33 + 1
+    with torch.no_grad():
+        logits = model(next(data.sequential(len(data)))[0])
+    labels = torch.as_tensor(y)
+    assert float(ce) == pytest.approx(float(F.cross_entropy(logits, labels)), rel=1e-5)
+    assert float(err) == pytest.approx(float((logits.argmax(1) != labels).float().mean()))
+
+
+def test_rows_are_self_describing_and_consistent(digits_dir, tmp_path):
+    run = run_settings(epochs=3, checkpoints=[3])
+    trainer, rows = fit(run, digits_dir, tmp_path / "work")
+    table = tables.to_table(rows, tables.VISION_TRAIN)  # schema-checked
+    assert table.num_rows == 4 * 2  # epochs 0..3, iterate and one EMA
+    assert {r["weights"] for r in rows} == {"iterate", "ema0.9"}
+    for row in rows:
+        for key in ("preset", "family", "run_id", "model", "dataset", "seed", "lr", "wd", "precision", "code_version"):
+            assert row[key] == run[key] if key in run else row[key]
+        assert row["reg_loss"] == pytest.approx(row["train_ce"] + 0.5 * run["wd"] * row["weight_norm"] ** 2)
+        assert row["eta_lambda"] == pytest.approx(row["lr_now"] * run["wd"])
+    last = [r for r in rows if r["weights"] == "iterate"][-1]
+    norm = math.sqrt(sum(float((p.detach().double() ** 2).sum()) for p in trainer.model.parameters()))
+    assert last["weight_norm"] == pytest.approx(norm, rel=1e-5) == last["weight_norm_all"]
+    assert [r["lr_now"] for r in rows if r["weights"] == "iterate"] == [0.1, 0.1, 0.1, 1e-3]  # decay after epoch 2
+    assert last["step"] == 3 * (200 // 32)
+
+
+def test_training_learns(digits_dir, tmp_path):
+    _, rows = fit(run_settings(epochs=6, lr=0.3), digits_dir, tmp_path / "work")
+    iterate = [r for r in rows if r["weights"] == "iterate"]
+    assert iterate[-1]["train_ce"] < 0.7 * iterate[1]["train_ce"]
+    assert iterate[-1]["train_err"] < 0.5
+
+
+def test_reruns_are_bit_identical_on_cpu(digits_dir, tmp_path):
+    a, rows_a = fit(run_settings(), digits_dir, tmp_path / "a")
+    b, rows_b = fit(run_settings(), digits_dir, tmp_path / "b")
+    assert rows_a == rows_b
+    for ta, tb in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True):
+        assert torch.equal(ta, tb)
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("resume_every,kill_at", [(1, 3), (2, 4), (2, 2)])
+def test_a_killed_run_resumes_to_the_same_numbers(digits_dir, tmp_path, monkeypatch, resume_every, kill_at):
+    run = run_settings(epochs=5, resume_every=resume_every, checkpoints=[2, 5])
+    paths = {2: tmp_path / "out/ckpt/epoch2.pt", 5: tmp_path / "out/ckpt/epoch5.pt"}
+    metrics = tmp_path / "out/metrics.parquet"
+    train.train(run, digits_dir, tmp_path / "ref.parquet", {}, tmp_path / "ref")  # same thread count as below
+    reference = pq.read_table(tmp_path / "ref.parquet").to_pylist()
+
+    original = train.VisionTrainer.train_epoch
+
+    def dying(self):
+        if self.epoch + 1 == kill_at:
+            raise Killed
+        return original(self)
+
+    monkeypatch.setattr(train.VisionTrainer, "train_epoch", dying)
+    with pytest.raises(Killed):
+        train.train(run, digits_dir, metrics, paths, tmp_path / "work")
+    assert not metrics.exists() and not any(p.exists() for p in paths.values()), "no partial outputs"
+    assert (tmp_path / "work" / "state.pt").exists() == (kill_at > resume_every)
+
+    monkeypatch.setattr(train.VisionTrainer, "train_epoch", original)
+    train.train(run, digits_dir, metrics, paths, tmp_path / "work")
+    assert pq.read_table(metrics).to_pylist() == reference
+    assert not (tmp_path / "work").exists()
+    final = torch.load(paths[5], weights_only=True)
+    assert final["epoch"] == 5 and final["run"] == run and final["rows"] == reference
+
+
+def test_state_from_other_settings_is_discarded(digits_dir, tmp_path):
+    work = tmp_path / "work"
+    trainer = train.VisionTrainer(run_settings(lr=0.5), digits_dir, work, CPU)
+    trainer.save(trainer.state_path)
+    _, rows = fit(run_settings(), digits_dir, work)
+    _, reference = fit(run_settings(), digits_dir, tmp_path / "ref")
+    assert rows == reference
+
+
+def test_checkpoint_reproduces_the_logged_metrics(digits_dir, tmp_path):
+    run = run_settings(epochs=2, checkpoints=[2])
+    trainer, rows = fit(run, digits_dir, tmp_path / "work")
+    state = torch.load(trainer.checkpoint_path(2), weights_only=True)
+    model = build_model(run["model"], state["classes"], run["width"])
+    model.load_state_dict(state["model"])
+    err, ce = train.evaluate(model, trainer.test, 100, "fp32")
+    last = [r for r in rows if r["weights"] == "iterate" and r["epoch"] == 2][0]
+    assert float(err) == last["test_err"] and float(ce) == pytest.approx(last["test_ce"], rel=1e-6)
+    ema = build_model(run["model"], state["classes"], run["width"])
+    ema.load_state_dict(state["ema"]["ema0.9"])
+    err, _ = train.evaluate(ema, trainer.test, 100, "fp32")
+    assert float(err) == [r for r in rows if r["weights"] == "ema0.9"][-1]["test_err"]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_on_cpu(digits_dir, tmp_path, precision):
+    _, rows = fit(run_settings(epochs=2, precision=precision, checkpoints=[]), digits_dir, tmp_path / "w")
+    assert all(math.isfinite(r["train_ce"]) for r in rows)
+    assert {r["precision"] for r in rows} == {precision}
+
+
+def test_cuda_requested_without_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        train.resolve_device("cuda")
