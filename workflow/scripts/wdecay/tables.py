@@ -24,7 +24,7 @@ RUN_FIELDS = [
     _field("lr", pa.float64(), "learning rate of the large-LR phase"),
     _field("wd", pa.float64(), "weight decay lambda (coupled)"),
     _field("momentum", pa.float64(), "SGD momentum"),
-    _field("precision", pa.string(), "autocast precision: fp32, bf16 or fp16"),
+    _field("precision", pa.string(), "fp32 (strict), tf32, or bf16/fp16 autocast"),
     _field("width", pa.float64(), "channel width multiplier"),
     _field("code_version", pa.string(), "package version + hash of its sources"),
 ]

@@ -29,7 +29,7 @@ from .optim import decay_groups, make_sgd, set_lr, squared_norm, step_lr
 from .provenance import code_version
 
 log = logging.getLogger(__name__)
-AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST_DTYPES = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 ID_COLUMNS = ("preset", "family", "run_id", "model", "dataset", "seed", "lr", "wd", "momentum", "precision", "width")
 
 
@@ -39,6 +39,14 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was asked for, but CUDA is not available on this machine")
     return torch.device(name)
+
+
+def set_fp32_mode(precision: str) -> None:
+    """fp32 means IEEE fp32 everywhere; tf32 lets CUDA convolutions and matmuls use TensorFloat-32 (which cuDNN
+    convolutions otherwise do by default). Autocast precisions run their fp32 ops as IEEE fp32."""
+    mode = "tf32" if precision == "tf32" else "ieee"
+    torch.backends.cudnn.conv.fp32_precision = mode
+    torch.backends.cuda.matmul.fp32_precision = mode
 
 
 def autocast(precision: str, device: torch.device):
@@ -250,6 +258,7 @@ class VisionTrainer:
 def train(run: dict, data_dir, metrics_path, checkpoint_paths: dict[int, str], work_dir, threads: int = 1) -> None:
     """Run one training job end to end and publish its outputs (metrics parquet and checkpoints)."""
     torch.set_num_threads(threads)
+    set_fp32_mode(run["precision"])
     device = resolve_device(run["device"])
     log.info("run %s on %s (%d threads): %s", run["run_id"], device, threads, json.dumps(run))
     trainer = VisionTrainer(run, data_dir, work_dir, device)
