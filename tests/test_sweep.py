@@ -67,31 +67,31 @@ def test_run_ids_are_unique_across_presets_and_name_every_axis():
             assert seen.setdefault(rid, key) == key
 
 
-def test_expansion_order_and_precision_axis():
-    preset = {
-        "run_tag": "",
-        "device": "cpu",
-        "families": {
-            "F": {
-                "seeds": [0, 1],
-                "epochs": 2,
-                "first_decay": 0.5,
-                "lr_flow": 1e-4,
-                "momentum": 0.0,
-                "batch_size": 8,
-                "eval_batch_size": 8,
-                "precision": ["fp32", "bf16"],
-                "ema": [],
-                "wd_params": "all",
-                "width": 1.0,
-                "checkpoints": [],
-                "eval_every": 1,
-                "resume_every": 1,
-                "grid": [{"model": "vgg16", "dataset": "d", "lr": [0.1, 0.01], "wd": [0.0]}],
-            }
-        },
+def one_family(grid, **settings):
+    """A preset with one family F, every setting filled in as the schema's defaults would."""
+    family = {
+        "seeds": [0],
+        "epochs": 2,
+        "first_decay": 0.5,
+        "lr_flow": 1e-4,
+        "momentum": 0.0,
+        "batch_size": 8,
+        "eval_batch_size": 8,
+        "precision": ["fp32"],
+        "ema": [],
+        "wd_params": "all",
+        "width": 1.0,
+        "checkpoints": [],
+        "eval_every": 1,
+        "resume_every": 1,
+        "grid": grid,
     }
-    runs = sweep.expand_family("p", preset, "F")
+    return {"run_tag": "", "device": "cpu", "families": {"F": family | settings}}
+
+
+def test_expansion_order_and_precision_axis():
+    grid = [{"model": "vgg16", "dataset": "d", "lr": [0.1, 0.01], "wd": [0.0]}]
+    runs = sweep.expand_family("p", one_family(grid, seeds=[0, 1], precision=["fp32", "bf16"]), "F")
     assert [r.run_id for r in runs][:3] == [
         "vgg16_d_lr0.1_wd0_fp32_s0",
         "vgg16_d_lr0.1_wd0_fp32_s1",
@@ -102,27 +102,5 @@ def test_expansion_order_and_precision_axis():
 
 def test_duplicate_runs_are_refused():
     group = {"model": "vgg16", "dataset": "d", "lr": [0.1], "wd": [0.0]}
-    preset = {
-        "device": "cpu",
-        "families": {
-            "F": {
-                "seeds": [0],
-                "epochs": 2,
-                "first_decay": 0.5,
-                "lr_flow": 1e-4,
-                "momentum": 0.0,
-                "batch_size": 8,
-                "eval_batch_size": 8,
-                "precision": ["fp32"],
-                "ema": [],
-                "wd_params": "all",
-                "width": 1.0,
-                "checkpoints": [],
-                "eval_every": 1,
-                "resume_every": 1,
-                "grid": [group, dict(group)],
-            }
-        },
-    }
     with pytest.raises(sweep.SweepError, match=r"grid\[1\] repeats run vgg16_d_lr0.1_wd0_fp32_s0 of grid\[0\]"):
-        sweep.expand_family("p", preset, "F")
+        sweep.expand_family("p", one_family([group, dict(group)]), "F")

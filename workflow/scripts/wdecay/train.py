@@ -147,7 +147,7 @@ class VisionTrainer:
             e.load_state_dict(state["ema"][e.name])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.generator.set_state(state["generator"])
+        self.generator.set_state(state["generator"].cpu())  # a CPU generator, whatever map_location did
         self.epoch, self.step, self.rows = state["epoch"], state["step"], state["rows"]
         log.info("resumed from epoch %d of %d", self.epoch, self.run["epochs"])
         return True
