@@ -58,8 +58,8 @@ def autocast(precision: str, device: torch.device):
 def evaluate(model, data: DeviceImages, batch_size: int, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(error, cross-entropy) averaged over all examples of ``data``, eval mode, as 0-d tensors (no host sync)."""
     model.eval()
-    wrong = torch.zeros((), device=data.y.device)
-    loss = torch.zeros((), device=data.y.device)
+    wrong = torch.zeros((), dtype=torch.float64, device=data.y.device)  # float64: exact counts, exact ratios
+    loss = torch.zeros((), dtype=torch.float64, device=data.y.device)
     for x, y in data.sequential(batch_size):
         with autocast(precision, x.device):
             logits = model(x)
