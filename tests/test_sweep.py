@@ -42,7 +42,7 @@ def test_paper_v1_is_12_configs_times_5_seeds():
     assert len(configs) == 12
     assert {r.seed for r in runs.values()} == {0, 1, 2, 3, 4}
     r = runs["resnet34_c100_lr0.15_wd0.01_fp16_s4"]
-    assert (r.epochs, r.decay_epoch, r.lr_flow, r.batch_size, r.momentum) == (1000, 500, 1e-4, 128, 0.0)
+    assert (r.epochs, r.first_decay, r.lr_flow, r.batch_size, r.momentum) == (1000, 0.5, 1e-4, 128, 0.0)
     assert (r.checkpoints, r.ema, r.wd_params, r.width) == ((500, 1000), (0.999,), "all", 1.0)
 
 

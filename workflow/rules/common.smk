@@ -5,22 +5,22 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+sys.path.insert(0, f"{workflow.basedir}/workflow/scripts")
 
-from wdecay import claims, configcheck  # noqa: E402 (pure Python: no torch here)
+# Importing the package brings no torch into the Snakemake process.
+from wdecay import claims, configcheck, datasets  # noqa: E402
+
+BASE = Path(workflow.basedir)
+REPORT = BASE / "workflow" / "report"
+SCHEMA = configcheck.load_yaml(BASE / "workflow" / "schemas" / "config.schema.yaml")
 
 try:
-    PLAN = configcheck.make_plan(
-        config,
-        configcheck.load_yaml(
-            Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-        ),
-    )
+    PLAN = configcheck.make_plan(config, SCHEMA)
 except configcheck.ConfigError as error:
     raise WorkflowError(str(error)) from None
 
-PREPARED = ["train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy", "meta.json"]
-CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+PREPARED = list(datasets.PREPARED_FILES.values())
+CIFAR_FOLDERS = {name: layout[0] for name, layout in datasets.CIFAR_LAYOUT.items()}
 
 
 def one_of(names):
@@ -73,13 +73,8 @@ def figure_tables(wildcards):
 
 
 def figure_caption(wildcards):
-    path = (
-        Path(workflow.basedir)
-        / "workflow"
-        / "report"
-        / "figures"
-        / f"{wildcards.figure}.rst"
-    )
+    """The figure's caption text (workflow/report/figures/<figure>.rst)."""
+    path = REPORT / "figures" / f"{wildcards.figure}.rst"
     return path.read_text() if path.exists() else ""
 
 

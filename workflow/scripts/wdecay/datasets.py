@@ -122,11 +122,11 @@ def per_class_subset(labels: np.ndarray, per_class: int) -> np.ndarray:
 # --- prepared arrays ------------------------------------------------------------------------------------------
 
 
+PREPARED_FILES = {f"{s}_{a}": f"{s}_{a}.npy" for s in SPLITS for a in ("x", "y")} | {"meta": "meta.json"}
+
+
 def split_paths(folder: str | os.PathLike) -> dict[str, Path]:
-    folder = Path(folder)
-    paths = {f"{s}_{a}": folder / f"{s}_{a}.npy" for s in SPLITS for a in ("x", "y")}
-    paths["meta"] = folder / "meta.json"
-    return paths
+    return {key: Path(folder) / name for key, name in PREPARED_FILES.items()}
 
 
 def save_prepared(folder, splits: dict, meta: dict) -> None:

@@ -65,11 +65,6 @@ class VisionRun:
     resume_every: int
     device: str
 
-    @property
-    def decay_epoch(self) -> int:
-        """Last epoch trained at the large learning rate."""
-        return round(self.first_decay * self.epochs)
-
     def params(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 

@@ -30,7 +30,7 @@ from .provenance import code_version
 
 log = logging.getLogger(__name__)
 AUTOCAST_DTYPES = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-ID_COLUMNS = ("preset", "family", "run_id", "model", "dataset", "seed", "lr", "wd", "momentum", "precision", "width")
+ID_COLUMNS = [f.name for f in tables.RUN_FIELDS if f.name != "code_version"]  # taken from the run settings
 
 
 def resolve_device(name: str) -> torch.device:
@@ -236,8 +236,9 @@ class VisionTrainer:
         while self.epoch < run["epochs"]:
             train_loss = self.train_epoch()
             if self.epoch in self.eval_epochs:
-                self.rows += self.evaluate_all()
-                bar.set_postfix(loss=f"{train_loss:.3g}", test_err=f"{self.rows[-1 - len(self.emas)]['test_err']:.3f}")
+                rows = self.evaluate_all()  # the iterate first
+                self.rows += rows
+                bar.set_postfix(loss=f"{train_loss:.3g}", test_err=f"{rows[0]['test_err']:.3f}")
             if self.epoch in run["checkpoints"]:
                 self.save(self.checkpoint_path(self.epoch))
             if self.epoch % run["resume_every"] == 0 and self.epoch < run["epochs"]:
