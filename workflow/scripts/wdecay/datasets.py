@@ -25,8 +25,9 @@ from .files import atomic_path
 
 SPLITS = ("train", "test")
 CIFAR_LAYOUT = {
-    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", "labels", 10),
-    "cifar100": ("cifar-100-python", ["train"], "test", "fine_labels", 100),
+    # name: (folder, training batch files, test batch file, label key)
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", "labels"),
+    "cifar100": ("cifar-100-python", ["train"], "test", "fine_labels"),
 }
 
 
@@ -90,7 +91,7 @@ def _unpickle(path: Path) -> dict:
 
 def read_cifar(root: str | os.PathLike, name: str) -> dict:
     """Parse CIFAR-10/100 pickle batches under ``root`` into uint8 (N, 32, 32, 3) images and int64 labels."""
-    folder, train_files, test_file, label_key, _ = CIFAR_LAYOUT[name]
+    folder, train_files, test_file, label_key = CIFAR_LAYOUT[name]
     base = Path(root) / folder
     out = {}
     for split, files in (("train", train_files), ("test", [test_file])):
