@@ -3,7 +3,7 @@ import itertools
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from wdecay import plotting, tables
+from wdecay import curves, plotting, tables
 
 SPEC = {
     "plot": "seed_curves",
@@ -56,7 +56,7 @@ def test_seed_curves_draws_one_panel_per_model_and_returns_its_data(tmp_path):
     # the band is mean +- sd over seeds: check one point against the data
     point = data[(data.panel == "VGG16 on CIFAR-10") & (data.config == "large LR") & (data.epoch == 0)]
     assert point.test_err.mean() == pytest.approx(0.51)
-    assert plotting.decay_epoch(data.assign(lr_now=v1_frame().query("weights == 'iterate'").lr_now.values)) == 2
+    assert curves.decay_epoch(data.assign(lr_now=v1_frame().query("weights == 'iterate'").lr_now.values)) == 2
 
     paths = [tmp_path / n for n in ("f.pdf", "f.png", "f.data.parquet")]
     plotting.save(fig, data, *paths)

@@ -5,7 +5,7 @@ rule aggregate_vision_train:
     input:
         family_metrics,
     output:
-        "results/tables/vision_train/{family}.parquet",
+        VISION_TABLE,
     log:
         "results/logs/tables/vision_train/{family}.log",
     wildcard_constraints:

@@ -20,6 +20,7 @@ except configcheck.ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 PREPARED = list(datasets.PREPARED_FILES.values())
+VISION_TABLE = "results/tables/vision_train/{family}.parquet"
 CIFAR_FOLDERS = {name: layout[0] for name, layout in datasets.CIFAR_LAYOUT.items()}
 
 
@@ -69,7 +70,7 @@ def family_metrics(wildcards):
 
 def figure_tables(wildcards):
     family = PLAN.figures[wildcards.figure]["family"]
-    return [f"results/tables/vision_train/{family}.parquet"]
+    return [VISION_TABLE.format(family=family)]
 
 
 def figure_caption(wildcards):
@@ -81,7 +82,7 @@ def figure_caption(wildcards):
 def claim_tables():
     """Tables of every family some claim uses and this preset trains."""
     families = sorted(claims.families() & set(PLAN.runs))
-    return expand("results/tables/vision_train/{family}.parquet", family=families)
+    return expand(VISION_TABLE, family=families)
 
 
 def all_targets():

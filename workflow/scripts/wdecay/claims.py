@@ -5,6 +5,7 @@ the verdict rests on. Thresholds are the catalogue's; they are evaluated on what
 This module does not import pandas itself, so the Snakemake process can ask it which families claims need.
 """
 
+from .curves import config_roles, decay_epoch, final_rows
 from .provenance import code_version
 
 REPRODUCED, NOT_REPRODUCED, NOT_ENOUGH = "reproduced", "not reproduced", "not enough data"
@@ -25,22 +26,12 @@ def _verdict(ok: bool) -> str:
     return REPRODUCED if ok else NOT_REPRODUCED
 
 
-def final_rows(frame):
-    """The last evaluated epoch of every run."""
-    return frame[frame.epoch == frame.groupby("run_id").epoch.transform("max")]
-
-
 def four_configs(panel):
-    """{'large+WD', 'large', 'small+WD', 'small'} -> rows of a panel that crosses two LRs with WD on and off;
-    None if the panel has another shape."""
-    lrs, wds = sorted(panel.lr.unique()), sorted(panel.wd.unique())
-    if len(lrs) != 2 or len(wds) != 2 or wds[0] != 0:
+    """{role: rows} for a panel that crosses two learning rates with WD off and on; None for another shape."""
+    roles = config_roles(panel)
+    if roles is None:
         return None
-    return {
-        f"{size}{wd_label}": panel[(panel.lr == lr) & (panel.wd == wd)]
-        for size, lr in (("large", lrs[1]), ("small", lrs[0]))
-        for wd_label, wd in (("+WD", wds[1]), ("", wds[0]))
-    }
+    return {role: panel[(panel.lr == lr) & (panel.wd == wd)] for (lr, wd), role in roles.items()}
 
 
 def v1_panels(frame):
@@ -75,7 +66,7 @@ def c01(tables) -> list[dict]:
                 "C01",
                 "large LR + WD has the lowest test error",
                 scope,
-                _verdict(best == "large+WD" and list(err.values()).count(err[best]) == 1),
+                _verdict(best == "large LR + WD" and list(err.values()).count(err[best]) == 1),
                 measured,
                 "err(large+WD) < err of the 3 other configs",
             ),
@@ -83,7 +74,7 @@ def c01(tables) -> list[dict]:
                 "C01",
                 "WD helps at large LR",
                 scope,
-                _verdict(err["large"] - err["large+WD"] >= 0.02),
+                _verdict(err["large LR"] - err["large LR + WD"] >= 0.02),
                 measured,
                 "err(large) - err(large+WD) >= 2 pp",
             ),
@@ -91,19 +82,12 @@ def c01(tables) -> list[dict]:
                 "C01",
                 "WD alone does not help",
                 scope,
-                _verdict(err["small+WD"] - err["large+WD"] >= 0.05),
+                _verdict(err["small LR + WD"] - err["large LR + WD"] >= 0.05),
                 measured,
                 "err(small+WD) - err(large+WD) >= 5 pp",
             ),
         ]
     return rows
-
-
-def decay_epoch(rows) -> int | None:
-    """Last epoch at the large learning rate (None if the learning rate never drops)."""
-    if not (rows.lr_now != rows.lr).any():
-        return None
-    return int(rows[(rows.lr_now == rows.lr) & (rows.epoch > 0)].epoch.max())
 
 
 def c02(tables) -> list[dict]:
@@ -114,14 +98,14 @@ def c02(tables) -> list[dict]:
         if configs is None:
             rows.append(_row("C02", "all", scope, NOT_ENOUGH, "panel is not 2 LRs x (WD, no WD)", ""))
             continue
-        decay = decay_epoch(configs["large+WD"])
+        decay = decay_epoch(configs["large LR + WD"])
         if decay is None:
             rows.append(_row("C02", "loss stabilisation", scope, NOT_ENOUGH, "the learning rate never decays", ""))
         else:
             start = int(0.8 * decay)
-            window = {k: configs[k] for k in ("large+WD", "large")}
+            window = {k: configs[k] for k in ("large LR + WD", "large LR")}
             ce = {k: float(v[(v.epoch >= start) & (v.epoch <= decay)].train_ce.mean()) for k, v in window.items()}
-            ratio = ce["large+WD"] / ce["large"] if ce["large"] > 0 else float("inf")
+            ratio = ce["large LR + WD"] / ce["large LR"] if ce["large LR"] > 0 else float("inf")
             rows.append(
                 _row(
                     "C02",

@@ -8,12 +8,13 @@ matplotlib.use("Agg")  # headless, deterministic output
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from .curves import ROLES, config_roles, decay_epoch  # noqa: E402
 from .files import atomic_path  # noqa: E402
 from .tables import RUN_FIELDS  # noqa: E402
 
 MODEL_NAMES = {"vgg16": "VGG16", "preact_resnet18": "PreAct ResNet-18", "preact_resnet34": "PreAct ResNet-34"}
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
-CONFIG_COLOURS = {"large LR + WD": "#1f77b4", "large LR": "#ff7f0e", "small LR + WD": "#2ca02c", "small LR": "#d62728"}
+CONFIG_COLOURS = dict(zip(ROLES, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"), strict=True))
 
 
 def panel_name(model: str, dataset: str) -> str:
@@ -21,19 +22,11 @@ def panel_name(model: str, dataset: str) -> str:
 
 
 def config_labels(panel):
-    """'large LR + WD', ... when a panel crosses two learning rates with and without WD; else 'lr=.., wd=..'."""
-    lrs, wds = sorted(panel.lr.unique()), sorted(panel.wd.unique())
-    if len(lrs) == 2 and len(wds) == 2 and wds[0] == 0:
-        size = panel.lr.map({lrs[0]: "small LR", lrs[1]: "large LR"})
-        return size + panel.wd.map({wds[0]: "", wds[1]: " + WD"})
+    """The role of each row ('large LR + WD', ...) in a panel of that shape, else 'lr=.., wd=..'."""
+    roles = config_roles(panel)
+    if roles is not None:
+        return [roles[key] for key in zip(panel.lr, panel.wd, strict=True)]
     return "lr=" + panel.lr.map("{:g}".format) + ", wd=" + panel.wd.map("{:g}".format)
-
-
-def decay_epoch(panel) -> int | None:
-    """Last epoch at the large learning rate, read from the logged learning rates."""
-    at_lr = panel[(panel.lr_now == panel.lr) & (panel.epoch > 0)]
-    decayed = (panel.lr_now != panel.lr).any()
-    return int(at_lr.epoch.max()) if decayed and len(at_lr) else None
 
 
 def seed_curves(spec: dict, frame):
