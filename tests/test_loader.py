@@ -40,3 +40,14 @@ def test_shuffled_epoch_is_a_permutation_without_the_last_partial_batch():
     # same generator state -> same order; next epoch -> a different one
     first = [lab.clone() for _, lab in data.shuffled(4, torch.Generator().manual_seed(0))]
     assert all(torch.equal(a, b) for a, b in zip(first, seen, strict=True))
+
+
+def test_a_resumed_epoch_continues_the_same_order():
+    x, y = make(n=23)
+    data = DeviceImages(x, y, *channel_stats(x), torch.device("cpu"))
+    gen = torch.Generator().manual_seed(3)
+    state = gen.get_state()
+    whole = [labels.tolist() for _, labels in data.shuffled(4, gen)]
+    gen.set_state(state)
+    rest = [labels.tolist() for _, labels in data.shuffled(4, gen, start=2)]
+    assert len(whole) == 5 and rest == whole[2:]

@@ -1,4 +1,8 @@
 import math
+import os
+import signal
+import threading
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -8,6 +12,7 @@ from torch.nn import functional as F
 from wdecay import datasets, tables, train
 from wdecay.loader import DeviceImages, channel_stats
 from wdecay.models import build_model
+from wdecay.preempt import Stopped
 
 CPU = torch.device("cpu")
 
@@ -70,6 +75,7 @@ class Killed(Exception):
 
 @pytest.mark.parametrize("resume_every,kill_at", [(1, 3), (2, 4), (2, 2)])
 def test_a_killed_run_resumes_to_the_same_numbers(digits_dir, tmp_path, monkeypatch, resume_every, kill_at):
+    """A hard kill (SIGKILL, node failure) in epoch ``kill_at``: the rerun resumes from the last periodic state."""
     run = run_settings(epochs=5, resume_every=resume_every, checkpoints=[2, 5])
     paths = {2: tmp_path / "out/ckpt/epoch2.pt", 5: tmp_path / "out/ckpt/epoch5.pt"}
     metrics = tmp_path / "out/metrics.parquet"
@@ -78,10 +84,10 @@ def test_a_killed_run_resumes_to_the_same_numbers(digits_dir, tmp_path, monkeypa
 
     original = train.VisionTrainer.train_epoch
 
-    def dying(self):
+    def dying(self, stop=None):
         if self.epoch + 1 == kill_at:
             raise Killed
-        return original(self)
+        return original(self, stop)
 
     monkeypatch.setattr(train.VisionTrainer, "train_epoch", dying)
     with pytest.raises(Killed):
@@ -95,6 +101,60 @@ def test_a_killed_run_resumes_to_the_same_numbers(digits_dir, tmp_path, monkeypa
     assert not (tmp_path / "work").exists()
     final = torch.load(paths[5], weights_only=True)
     assert final["epoch"] == 5 and final["run"] == run and final["rows"] == reference
+
+
+class StopAtStep:
+    """A stop request that turns true once the trainer has made ``step`` optimizer steps."""
+
+    def __init__(self, trainer, step):
+        self.trainer, self.step, self.signum = trainer, step, signal.SIGTERM
+
+    def __bool__(self):
+        return self.trainer.step >= self.step
+
+
+@pytest.mark.parametrize("stop_step", [1, 8, 12, 18])  # 6 steps per epoch: mid-epoch, last step of epoch 2, ...
+def test_a_stop_request_saves_after_the_step_and_resumes_to_the_same_numbers(digits_dir, tmp_path, stop_step):
+    run = run_settings(epochs=4, resume_every=10, checkpoints=[2, 4], ema=[0.9, 0.5], momentum=0.9)
+    reference, rows = fit(run, digits_dir, tmp_path / "ref")
+
+    stopped = train.VisionTrainer(run, digits_dir, tmp_path / "work", CPU)
+    with pytest.raises(Stopped, match=f"stopped by SIGTERM .*step {stop_step}\\)"):
+        stopped.fit(StopAtStep(stopped, stop_step))
+    state = torch.load(stopped.state_path, weights_only=True)
+    assert (state["step"], state["epoch"] * 6 + state["batch"]) == (stop_step, stop_step)
+
+    resumed = train.VisionTrainer(run, digits_dir, tmp_path / "work", CPU)
+    assert resumed.fit() == rows
+    for ta, tb in zip(reference.snapshot()["ema"].values(), resumed.snapshot()["ema"].values(), strict=True):
+        assert all(torch.equal(ta[k], tb[k]) for k in ta)
+    for ta, tb in zip(reference.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(ta, tb)
+
+
+def test_sigterm_saves_the_state_and_the_rerun_finishes_identically(digits_dir, tmp_path):
+    """A real SIGTERM to this process while it trains (as SLURM sends before preemption or the time limit)."""
+    run = run_settings(epochs=5, resume_every=10, checkpoints=[2, 5])
+    work, metrics = tmp_path / "work", tmp_path / "metrics.parquet"
+    train.train(run, digits_dir, tmp_path / "ref.parquet", {}, tmp_path / "ref")
+    reference = pq.read_table(tmp_path / "ref.parquet").to_pylist()
+
+    def terminate_after_first_checkpoint():
+        while not (work / "epoch2.pt").exists():
+            time.sleep(0.001)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_after_first_checkpoint, daemon=True)
+    killer.start()
+    with pytest.raises(Stopped) as stopped:
+        train.train(run, digits_dir, metrics, {}, work)
+    killer.join()
+    assert stopped.value.exit_code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "handlers restored"
+    assert not metrics.exists() and torch.load(work / "state.pt", weights_only=True)["step"] >= 2 * 6
+
+    train.train(run, digits_dir, metrics, {}, work)
+    assert pq.read_table(metrics).to_pylist() == reference
 
 
 def test_state_from_other_settings_is_discarded(digits_dir, tmp_path):

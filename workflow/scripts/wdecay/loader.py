@@ -35,12 +35,12 @@ class DeviceImages:
         for i in range(0, end, batch_size):
             yield self._prepare(self.x[i : i + batch_size]), self.y[i : i + batch_size]
 
-    def shuffled(self, batch_size: int, generator: torch.Generator):
-        """One epoch in a random order drawn from ``generator`` (a CPU generator, so runs resume exactly);
-        the last incomplete batch is dropped, as in the authors' training loader."""
+    def shuffled(self, batch_size: int, generator: torch.Generator, start: int = 0):
+        """One epoch in a random order drawn from ``generator`` (a CPU generator, so runs resume exactly),
+        from batch ``start`` on; the last incomplete batch is dropped, as in the authors' training loader."""
         order = torch.randperm(len(self), generator=generator).to(self.x.device)
         n_full = len(self) // batch_size
-        for idx in order[: n_full * batch_size].view(n_full, batch_size):
+        for idx in order[: n_full * batch_size].view(n_full, batch_size)[start:]:
             yield self._prepare(self.x[idx]), self.y[idx]
 
     def steps_per_epoch(self, batch_size: int) -> int:

@@ -2,9 +2,10 @@
 the weights, per-epoch metrics of the iterate and of each EMA, checkpoints at configured epochs, and exact
 resumption after a kill.
 
-Work in progress lives in ``work_dir`` (a resumable state every ``resume_every`` epochs, and the epoch
-checkpoints); outputs appear only when the run is complete, so a killed job leaves no partial output and its rerun
-resumes from the last state, ending with the same numbers as an uninterrupted run.
+Work in progress lives in ``work_dir``: a resumable state every ``resume_every`` epochs and, when a stop is
+requested (SIGTERM, SIGUSR1, SIGINT: see ``preempt``), right after the current step; and the epoch checkpoints.
+Outputs appear only when the run is complete, so a killed job leaves no partial output and its rerun resumes from
+the last state, ending with the same numbers as an uninterrupted run (bit-identical on CPU).
 """
 
 import contextlib
@@ -26,6 +27,7 @@ from .files import atomic_path, link_or_copy
 from .loader import DeviceImages, channel_stats
 from .models import build_model
 from .optim import decay_groups, make_sgd, set_lr, squared_norm, step_lr
+from .preempt import StopRequest, Stopped
 from .provenance import code_version
 
 log = logging.getLogger(__name__)
@@ -91,8 +93,10 @@ class VisionTrainer:
         self.optimizer = make_sgd(self.model, run["lr"], run["wd"], run["momentum"], run["wd_params"])
         self.scaler = torch.amp.GradScaler(device.type, enabled=run["precision"] == "fp16")
         self.emas = [EMA(self.model, coef) for coef in run["ema"]]
-        self.generator = torch.Generator().manual_seed(run["seed"])
-        self.epoch, self.step, self.rows = 0, 0, []
+        self.generator = torch.Generator().manual_seed(run["seed"])  # draws each epoch's data order
+        self.epoch_start = self.generator.get_state()  # its state before the current epoch's draw
+        self.epoch, self.step, self.rows = 0, 0, []  # epochs completed, optimizer steps, metric rows
+        self.batch, self.loss_sum = 0, torch.zeros((), device=device)  # progress within the current epoch
         groups = decay_groups(self.model, run["wd_params"])
         self.decay_names = [name for name, _ in groups["decay"]]
         log.info(
@@ -121,11 +125,14 @@ class VisionTrainer:
             "classes": self.meta["classes"],
             "epoch": self.epoch,
             "step": self.step,
+            "batch": self.batch,
+            "loss_sum": self.loss_sum,
             "model": self.model.state_dict(),
             "ema": {e.name: e.state_dict() for e in self.emas},
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "generator": self.generator.get_state(),
+            # mid-epoch, the state that drew this epoch's order, so that a resume draws it again
+            "generator": self.epoch_start if self.batch else self.generator.get_state(),
             "rows": self.rows,
         }
 
@@ -149,7 +156,8 @@ class VisionTrainer:
         self.scaler.load_state_dict(state["scaler"])
         self.generator.set_state(state["generator"].cpu())  # a CPU generator, whatever map_location did
         self.epoch, self.step, self.rows = state["epoch"], state["step"], state["rows"]
-        log.info("resumed from epoch %d of %d", self.epoch, self.run["epochs"])
+        self.batch, self.loss_sum = state["batch"], state["loss_sum"]
+        log.info("resumed after %d epochs of %d and %d batches of the next", self.epoch, self.run["epochs"], self.batch)
         return True
 
     # --- training and evaluation -----------------------------------------------------------------------------
@@ -157,14 +165,15 @@ class VisionTrainer:
     def lr_at(self, epoch: int) -> float:
         return step_lr(max(epoch, 1), self.run["lr"], self.run["lr_flow"], self.decay_epoch)
 
-    def train_epoch(self) -> float:
-        """One epoch of SGD; returns the mean training loss of its mini-batches (one host sync)."""
-        self.epoch += 1
-        set_lr(self.optimizer, self.lr_at(self.epoch))
+    def train_epoch(self, stop: StopRequest | None = None) -> float:
+        """One epoch of SGD, or the rest of an interrupted one; returns the mean training loss of its mini-batches
+        (one host sync). When ``stop`` turns true, saves the resumable state after the current step and raises
+        ``Stopped``."""
+        epoch = self.epoch + 1
+        set_lr(self.optimizer, self.lr_at(epoch))
         self.model.train()
-        total = torch.zeros((), device=self.device)
-        batches = self.train.shuffled(self.run["batch_size"], self.generator)
-        for x, y in batches:
+        self.epoch_start = self.generator.get_state()
+        for x, y in self.train.shuffled(self.run["batch_size"], self.generator, start=self.batch):
             with autocast(self.run["precision"], self.device):
                 loss = F.cross_entropy(self.model(x), y)
             self.optimizer.zero_grad(set_to_none=True)
@@ -173,9 +182,16 @@ class VisionTrainer:
             self.scaler.update()
             for e in self.emas:
                 e.update()
-            total += loss.detach().float()
+            self.loss_sum += loss.detach().float()
             self.step += 1
-        return total.item() / self.train.steps_per_epoch(self.run["batch_size"])
+            self.batch += 1
+            if stop:
+                self.save(self.state_path)
+                raise Stopped(stop.signum, f"in epoch {epoch} after batch {self.batch} (step {self.step})")
+        mean_loss = self.loss_sum.item() / self.train.steps_per_epoch(self.run["batch_size"])
+        self.epoch, self.batch = epoch, 0
+        self.loss_sum = torch.zeros((), device=self.device)
+        return mean_loss
 
     def weight_sets(self):
         yield "iterate", None, self.model
@@ -223,8 +239,9 @@ class VisionTrainer:
             )
         return rows
 
-    def fit(self) -> list[dict]:
-        """Train to the last epoch (resuming if possible) and return all metric rows."""
+    def fit(self, stop: StopRequest | None = None) -> list[dict]:
+        """Train to the last epoch (resuming if possible) and return all metric rows; see ``train_epoch`` for
+        ``stop``."""
         run = self.run
         if not self.try_resume():
             self.rows = self.evaluate_all()
@@ -234,15 +251,17 @@ class VisionTrainer:
             total=run["epochs"], initial=self.epoch, desc=run["run_id"], file=sys.stderr, mininterval=10, unit="epoch"
         )
         while self.epoch < run["epochs"]:
-            train_loss = self.train_epoch()
+            train_loss = self.train_epoch(stop)
             if self.epoch in self.eval_epochs:
                 rows = self.evaluate_all()  # the iterate first
                 self.rows += rows
                 bar.set_postfix(loss=f"{train_loss:.3g}", test_err=f"{rows[0]['test_err']:.3f}")
             if self.epoch in run["checkpoints"]:
                 self.save(self.checkpoint_path(self.epoch))
-            if self.epoch % run["resume_every"] == 0 and self.epoch < run["epochs"]:
+            if self.epoch < run["epochs"] and (stop or self.epoch % run["resume_every"] == 0):
                 self.save(self.state_path)
+                if stop:
+                    raise Stopped(stop.signum, f"after epoch {self.epoch} (step {self.step})")
             bar.update(1)
         bar.close()
         seconds = time.perf_counter() - start
@@ -257,13 +276,20 @@ class VisionTrainer:
 
 
 def train(run: dict, data_dir, metrics_path, checkpoint_paths: dict[int, str], work_dir, threads: int = 1) -> None:
-    """Run one training job end to end and publish its outputs (metrics parquet and checkpoints)."""
+    """Run one training job end to end and publish its outputs (metrics parquet and checkpoints). A stop request
+    (see ``preempt``) saves the resumable state and raises ``Stopped``."""
     torch.set_num_threads(threads)
     set_fp32_mode(run["precision"])
     device = resolve_device(run["device"])
     log.info("run %s on %s (%d threads): %s", run["run_id"], device, threads, json.dumps(run))
     trainer = VisionTrainer(run, data_dir, work_dir, device)
-    rows = trainer.fit()
+    stop = StopRequest()
+    with stop.listening():
+        try:
+            rows = trainer.fit(stop)
+        except Stopped as e:
+            log.warning("%s; its state is saved in %s: rerun the job to resume from there", e, work_dir)
+            raise
     for epoch, path in checkpoint_paths.items():
         link_or_copy(trainer.checkpoint_path(epoch), path)
     tables.write(tables.to_table(rows, tables.VISION_TRAIN), tables.VISION_TRAIN, metrics_path)
