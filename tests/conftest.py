@@ -111,3 +111,34 @@ def copy_workflow(dest: Path) -> Path:
 
 def snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
     return subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=timeout)
+
+
+def digits_preset(*, grid: list[dict], epochs: int = 4, retries: int = 0, **family) -> dict:
+    """A preset of one small V1 family on offline digits (for runs of the real workflow in tests)."""
+    return {
+        "description": "a test preset",
+        "device": "cpu",
+        "resources": {"train": {"threads": 1, "retries": retries}},
+        "datasets": {"digits": {"source": "digits", "train_size": 1000, "test_size": 200, "size": 16, "seed": 0}},
+        "families": {
+            "V1": {
+                "kind": "vision",
+                "seeds": [0],
+                "epochs": epochs,
+                "width": 0.125,
+                "batch_size": 64,
+                "checkpoints": [epochs],
+                "ema": [0.9],
+                "grid": grid,
+            }
+            | family
+        },
+    }
+
+
+def use_preset(workflow: Path, name: str, preset: dict) -> str:
+    """Write ``preset`` into a config file of ``workflow`` that selects it; returns the file's name."""
+    import yaml
+
+    (workflow / f"{name}.yaml").write_text(yaml.safe_dump({"preset": name, "presets": {name: preset}}))
+    return f"{name}.yaml"

@@ -10,9 +10,13 @@ rule aggregate_vision_train:
         "results/logs/tables/vision_train/{family}.log",
     wildcard_constraints:
         family=one_of(PLAN.runs),
+    retries: resource("report", "retries")
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    threads: resource("report", "threads")
+    resources:
+        **job_resources("report"),
     script:
         "../scripts/aggregate_table.py"
 
@@ -25,9 +29,13 @@ rule claims:
         text=report("results/claims.md", category="Claims"),
     log:
         "results/logs/claims.log",
+    retries: resource("report", "retries")
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    threads: resource("report", "threads")
+    resources:
+        **job_resources("report"),
     params:
         preset=PLAN.preset,
     script:

@@ -55,9 +55,22 @@ def run_data(family):
     return lambda wildcards: prepared(PLAN.run(family, wildcards.run_id).dataset)
 
 
-def resource(job, key):
-    """A resource of the preset's ``job`` kind (defaults come from the schema)."""
-    return PLAN.spec["resources"][job][key]
+def resource(kind, key):
+    """A setting of the preset's resources for jobs of ``kind`` (train, data, report); defaults from the schema."""
+    return PLAN.spec["resources"][kind][key]
+
+
+def job_resources(kind):
+    """Every resource a job of ``kind`` declares, so that a profile (`set-resources`) can override any of them.
+    CPUs equal the job's threads; runtime (minutes) grows with each attempt, for jobs stopped at a time limit.
+    """
+    base = PLAN.spec["resources"][kind]
+    return {
+        "gpu": base["gpu"],
+        "mem_mb": base["mem_mb"],
+        "cpus_per_task": base["threads"],
+        "runtime": lambda wildcards, attempt: base["runtime"] * attempt,
+    }
 
 
 def family_metrics(wildcards):

@@ -10,9 +10,13 @@ rule download_cifar:
         "results/logs/data/download_{folder}.log",
     wildcard_constraints:
         folder=one_of(CIFAR_FOLDERS.values()),
+    retries: resource("data", "retries")
     localrule: True
     conda:
         "../../envs/torch.yaml"
+    threads: resource("data", "threads")
+    resources:
+        **job_resources("data"),
     params:
         name=lambda wildcards: {v: k for k, v in CIFAR_FOLDERS.items()}[
             wildcards.folder
@@ -30,8 +34,12 @@ rule prepare_dataset:
         "results/logs/data/{dataset}.log",
     wildcard_constraints:
         dataset=one_of(PLAN.spec["datasets"]),
+    retries: resource("data", "retries")
     conda:
         "../../envs/torch.yaml"
+    threads: resource("data", "threads")
+    resources:
+        **job_resources("data"),
     params:
         spec=lambda wildcards: PLAN.spec["datasets"][wildcards.dataset],
     script:

@@ -17,9 +17,13 @@ rule figure:
         "results/logs/figures/{figure}.log",
     wildcard_constraints:
         figure=one_of(PLAN.figures),
+    retries: resource("report", "retries")
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    threads: resource("report", "threads")
+    resources:
+        **job_resources("report"),
     params:
         spec=lambda wildcards: PLAN.figures[wildcards.figure],
         caption=figure_caption,

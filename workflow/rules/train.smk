@@ -26,9 +26,7 @@ for family, runs in PLAN.runs.items():
             "../../envs/torch.yaml"
         threads: resource("train", "threads")
         resources:
-            gpu=resource("train", "gpu"),
-            mem_mb=resource("train", "mem_mb"),
-            runtime=lambda wildcards, attempt: resource("train", "runtime") * attempt,
+            **job_resources("train"),
         params:
             run=run_params(family),
             work_dir=f"results/{family}/{{run_id}}/train/.partial",

@@ -1,5 +1,5 @@
-"""First step of every job script: stderr and logging go to the rule's log file, line by line. The log is appended
-to, so that the log of a job that was stopped and rerun (preemption, time limit, retry) keeps every attempt."""
+"""First step of every job script: stderr and logging go to the rule's log file, line by line, under a header
+naming the host and process (which node ran it, on a cluster)."""
 
 import logging
 import os
@@ -8,7 +8,7 @@ import time
 
 
 def send_to_log(path) -> None:
-    sys.stderr = open(path, "a", buffering=1)
+    sys.stderr = open(path, "w", buffering=1)
     host = os.uname().nodename
     print(f"=== attempt started {time.strftime('%Y-%m-%d %H:%M:%S')} on {host}, pid {os.getpid()} ===", file=sys.stderr)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

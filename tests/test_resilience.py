@@ -1,0 +1,138 @@
+"""Kills through the real workflow: a training job (or the whole Snakemake) is killed with SIGKILL or stopped with
+SIGTERM at several points, the workflow is rerun, and its results equal those of an uninterrupted run, bit for bit."""
+
+import signal
+import subprocess
+import time
+
+import psutil
+import pyarrow.parquet as pq
+import pytest
+import torch
+from conftest import SNAKEMAKE, copy_workflow, digits_preset, snakemake, use_preset
+
+pytestmark = pytest.mark.workflow
+
+TABLE = "results/tables/vision_train/V1.parquet"
+KILLED = "resnet18_digits_lr0.3_wd0.0125_fp32_s0"
+KILLED_METRICS = f"results/V1/{KILLED}/train/metrics.parquet"
+
+
+def preset(retries: int = 0) -> dict:
+    grid = [{"model": "preact_resnet18", "dataset": "digits", "lr": [0.3, 0.03], "wd": [0.0125]}]
+    return digits_preset(grid=grid, epochs=8, retries=retries, checkpoints=[4, 8], resume_every=2, eval_every=2)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run: its table and final checkpoint."""
+    workflow = copy_workflow(tmp_path_factory.mktemp("reference"))
+    config = use_preset(workflow, "resilience", preset())
+    result = snakemake(workflow, TABLE, "--cores", "1", "--configfile", config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return pq.read_table(workflow / TABLE).to_pylist(), final_checkpoint(workflow)
+
+
+def final_checkpoint(workflow):
+    return torch.load(workflow / f"results/V1/{KILLED}/ckpt/epoch8.pt", weights_only=True)
+
+
+def training_process(snakemake_process: subprocess.Popen, timeout: float = 120) -> psutil.Process:
+    """The training script that Snakemake runs (for the one run it was asked for)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in psutil.Process(snakemake_process.pid).children(recursive=True):
+            try:
+                if "train_vision" in " ".join(child.cmdline()):
+                    return child
+            except psutil.NoSuchProcess:
+                pass
+        time.sleep(0.05)
+    raise TimeoutError("no training process appeared")
+
+
+def wait_for(path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.01)
+
+
+def start(workflow, config) -> subprocess.Popen:
+    return subprocess.Popen(
+        [SNAKEMAKE, KILLED_METRICS, "--cores", "1", "--configfile", config],
+        cwd=workflow,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a job on a node
+    )
+
+
+# (what is killed, signal, when: before any saved state, or this long after the first one appeared)
+CASES = {
+    "sigkill-job-before-any-state": ("job", signal.SIGKILL, None),
+    "sigkill-job-after-a-state": ("job", signal.SIGKILL, 0.3),
+    "sigterm-job-mid-epoch": ("job", signal.SIGTERM, 0.5),
+    "sigkill-everything-after-a-state": ("group", signal.SIGKILL, 0.2),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_killed_runs_resume_to_the_same_numbers(tmp_path, reference, case):
+    target, signum, delay = CASES[case]
+    workflow = copy_workflow(tmp_path)
+    config = use_preset(workflow, "resilience", preset())
+    state = workflow / f"results/V1/{KILLED}/train/.partial/state.pt"
+    log = workflow / f"results/logs/V1/{KILLED}/train.log"
+
+    first = start(workflow, config)
+    job = training_process(first)
+    if delay is None:
+        wait_for(log)
+    else:
+        wait_for(state)
+        time.sleep(delay)
+    assert job.is_running(), "the job ended before it could be killed: make the test runs longer"
+    if target == "job":
+        job.send_signal(signum)
+    else:  # the node is lost: Snakemake and its jobs die at once
+        psutil.Process(first.pid)  # still there
+        first.send_signal(signum)
+        job.send_signal(signum)
+    output, _ = first.communicate(timeout=300)
+    assert first.returncode != 0, output[-3000:]
+    assert not (workflow / KILLED_METRICS).exists(), "no partial output"
+    assert state.exists() == (delay is not None)
+    if signum == signal.SIGTERM:
+        assert "stopped by SIGTERM" in log.read_text() and "Error in rule train_V1" in output
+        assert str(log.relative_to(workflow)) in output, "the error names the job's log"
+    if target == "group":
+        unlock = snakemake(workflow, "--unlock", "--configfile", config)
+        assert unlock.returncode == 0, unlock.stderr[-2000:]
+
+    rerun = snakemake(workflow, TABLE, "--cores", "1", "--configfile", config)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert ("resumed after" in log.read_text()) == (delay is not None)
+    rows, checkpoint = reference
+    assert pq.read_table(workflow / TABLE).to_pylist() == rows
+    final = final_checkpoint(workflow)
+    assert final["rows"] == checkpoint["rows"]
+    assert all(torch.equal(final["model"][k], checkpoint["model"][k]) for k in checkpoint["model"])
+    assert not state.parent.exists()
+
+
+def test_a_stopped_job_is_retried_and_resumes_in_the_same_invocation(tmp_path, reference):
+    """With ``retries`` (as at a SLURM time limit), Snakemake reruns the stopped job, which resumes."""
+    workflow = copy_workflow(tmp_path)
+    config = use_preset(workflow, "resilience", preset(retries=1))
+    state = workflow / f"results/V1/{KILLED}/train/.partial/state.pt"
+    process = start(workflow, config)
+    job = training_process(process)
+    wait_for(state)
+    job.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output[-3000:]
+    log = (workflow / f"results/logs/V1/{KILLED}/train.log").read_text()
+    assert "resumed after" in log and "Trying to restart job" in output
+    assert pq.read_table(workflow / KILLED_METRICS).to_pylist() == [r for r in reference[0] if r["run_id"] == KILLED]
