@@ -100,6 +100,7 @@ def digits_dir(tmp_path_factory) -> Path:
 
 def copy_workflow(dest: Path) -> Path:
     """A copy of the workflow (Snakefile, rules, scripts, config, profiles) to run in isolation."""
+    dest.mkdir(parents=True, exist_ok=True)
     for item in ("Snakefile", "config.yaml", "workflow", "profiles", "envs"):
         src = ROOT / item
         if src.is_dir():
