@@ -22,7 +22,9 @@ def test_shipped_config_is_valid_and_defaults_are_filled():
     assert plan.preset == "tiny" and set(plan.figures) == {"iclr_fig01", "iclr_fig11", "neurips_fig11", "neurips_fig12"}
     v1 = plan.spec["families"]["V1"]
     assert v1["momentum"] == 0.0 and v1["wd_params"] == "all" and v1["eval_batch_size"] == 1000
-    assert plan.spec["resources"]["train"]["retries"] == 0
+    assert plan.spec["resources"]["report"]["retries"] == 0  # not set in the preset: the schema's default
+    for kind in ("train", "data", "report"):
+        assert set(plan.spec["resources"][kind]) == {"threads", "gpu", "mem_mb", "runtime", "retries"}
     assert plan.figures["neurips_fig11"] == plan.figures["iclr_fig01"]
     assert CONFIG["presets"]["tiny"]["families"]["V1"].get("momentum") is None, "the input is not modified"
 
@@ -44,6 +46,18 @@ def set_key(path, value):
 
 
 BAD = {
+    "typo in a resource": (
+        set_key(["presets", "paper", "resources", "train", "gpus"], 1),
+        r"presets\.paper\.resources\.train: unknown key 'gpus' \(allowed: .*gpu",
+    ),
+    "unknown job kind": (
+        set_key(["presets", "tiny", "resources", "measure"], {"gpu": 1}),
+        r"presets\.tiny\.resources: unknown key 'measure'",
+    ),
+    "zero runtime": (
+        set_key(["presets", "tiny", "resources", "data", "runtime"], 0),
+        r"presets\.tiny\.resources\.data\.runtime: 0 is less than the minimum of 1",
+    ),
     "unknown top-level key": (set_key(["presetz"], "tiny"), r"<top level>: unknown key 'presetz'"),
     "typo in a family key": (
         set_key(["presets", "tiny", "families", "V1", "epoch"], 10),

@@ -1,5 +1,8 @@
-"""Download a CIFAR archive with torchvision (which verifies its checksum) and unpack it in place."""
+"""Download a CIFAR archive with torchvision (which verifies its checksum) and unpack it beside its final place;
+the unpacked folder is renamed into place only when complete."""
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from wdecay.joblog import send_to_log
@@ -10,4 +13,9 @@ import torchvision  # only this job needs torchvision
 
 folder = Path(snakemake.output[0])
 dataset = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}
-dataset[snakemake.params.name](root=str(folder.parent), train=True, download=True)
+staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+try:
+    dataset[snakemake.params.name](root=str(staging), train=True, download=True)
+    (staging / folder.name).rename(folder)
+finally:
+    shutil.rmtree(staging, ignore_errors=True)
