@@ -247,23 +247,22 @@ class VisionTrainer:
             self.rows = self.evaluate_all()
         start = time.perf_counter()
         first_epoch = self.epoch
-        bar = tqdm(
+        with tqdm(
             total=run["epochs"], initial=self.epoch, desc=run["run_id"], file=sys.stderr, mininterval=10, unit="epoch"
-        )
-        while self.epoch < run["epochs"]:
-            train_loss = self.train_epoch(stop)
-            if self.epoch in self.eval_epochs:
-                rows = self.evaluate_all()  # the iterate first
-                self.rows += rows
-                bar.set_postfix(loss=f"{train_loss:.3g}", test_err=f"{rows[0]['test_err']:.3f}")
-            if self.epoch in run["checkpoints"]:
-                self.save(self.checkpoint_path(self.epoch))
-            if self.epoch < run["epochs"] and (stop or self.epoch % run["resume_every"] == 0):
-                self.save(self.state_path)
-                if stop:
-                    raise Stopped(stop.signum, f"after epoch {self.epoch} (step {self.step})")
-            bar.update(1)
-        bar.close()
+        ) as bar:  # closed also when a stop request ends the loop
+            while self.epoch < run["epochs"]:
+                train_loss = self.train_epoch(stop)
+                if self.epoch in self.eval_epochs:
+                    rows = self.evaluate_all()  # the iterate first
+                    self.rows += rows
+                    bar.set_postfix(loss=f"{train_loss:.3g}", test_err=f"{rows[0]['test_err']:.3f}")
+                if self.epoch in run["checkpoints"]:
+                    self.save(self.checkpoint_path(self.epoch))
+                if self.epoch < run["epochs"] and (stop or self.epoch % run["resume_every"] == 0):
+                    self.save(self.state_path)
+                    if stop:
+                        raise Stopped(stop.signum, f"after epoch {self.epoch} (step {self.step})")
+                bar.update(1)
         seconds = time.perf_counter() - start
         images = (self.epoch - first_epoch) * self.train.steps_per_epoch(run["batch_size"]) * run["batch_size"]
         log.info(
