@@ -15,9 +15,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
+
 SBIN = ("/usr/sbin", "/usr/bin")
 DAEMONS = ("munged", "mariadbd", "mariadb-install-db", "slurmdbd", "slurmctld", "slurmd")
 CONFIG_CACHE = Path("/run/slurm/conf")  # slurmd's link to its configless copy of the configs
+MUNGE_DEFAULT_SOCKET = Path("/run/munge/munge.socket.2")
 CLIENTS = ("sbatch", "sacct", "sacctmgr", "scontrol", "sinfo", "srun")
 
 
@@ -33,6 +36,17 @@ def write_conf(path: Path, *sections: dict, **settings) -> None:
     """A SLURM config file: one Key=value line per setting."""
     lines = [f"{k}={v}" for section in (*sections, settings) for k, v in section.items()]
     path.write_text("\n".join(lines) + "\n")
+
+
+def running(name: str) -> bool:
+    """Whether a process of this name runs on the machine."""
+    return any(p.info["name"] == name for p in psutil.process_iter(["name"]))
+
+
+def remove_stale_link(link: Path, daemon: str) -> None:
+    """Remove a link that a cluster killed before its stop() left behind (its daemon no longer runs)."""
+    if link.is_symlink() and not running(daemon):
+        link.unlink()
 
 
 def free_port() -> int:
@@ -67,8 +81,10 @@ class SlurmCluster:
         self.stop()
 
     def start(self) -> None:
-        if CONFIG_CACHE.exists():
-            raise RuntimeError(f"{CONFIG_CACHE} exists: a slurmd already runs on this machine")
+        if running("slurmd"):
+            raise RuntimeError("a slurmd already runs on this machine: stop it first")
+        remove_stale_link(CONFIG_CACHE, "slurmd")
+        remove_stale_link(MUNGE_DEFAULT_SOCKET, "munged")
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 1))
         for sub in ("etc", "munge", "db", "state", "spool", "log", "run"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -107,7 +123,7 @@ class SlurmCluster:
                     process.wait()
         self.processes.clear()
         if self.linked_socket:
-            self.default_socket.unlink(missing_ok=True)
+            MUNGE_DEFAULT_SOCKET.unlink(missing_ok=True)
             self.linked_socket = False
         CONFIG_CACHE.unlink(missing_ok=True)
 
@@ -156,11 +172,10 @@ class SlurmCluster:
         self._wait("munged", self.munge_socket.exists)
         # Some clients (sacctmgr, sacct in Slurm 22.05) ignore AuthInfo's socket and use munge's default path: the
         # one thing this puts outside the folder, a link that stop() removes.
-        self.default_socket = Path("/run/munge/munge.socket.2")
-        if not self.default_socket.exists():
-            self.default_socket.parent.mkdir(parents=True, exist_ok=True)
-            self.default_socket.unlink(missing_ok=True)  # a dangling link from an earlier run
-            self.default_socket.symlink_to(self.munge_socket)
+        if not MUNGE_DEFAULT_SOCKET.exists():
+            MUNGE_DEFAULT_SOCKET.parent.mkdir(parents=True, exist_ok=True)
+            MUNGE_DEFAULT_SOCKET.unlink(missing_ok=True)  # a dangling link from an earlier run
+            MUNGE_DEFAULT_SOCKET.symlink_to(self.munge_socket)
             self.linked_socket = True
 
     def _start_mariadb(self) -> None:
