@@ -4,6 +4,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,11 @@ def use_preset(workflow: Path, name: str, preset: dict) -> str:
 
     (workflow / f"{name}.yaml").write_text(yaml.safe_dump({"preset": name, "presets": {name: preset}}))
     return f"{name}.yaml"
+
+
+def wait_for(path: Path, timeout: float = 120) -> None:
+    """Poll until ``path`` exists (a file that a running job writes)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear in {timeout} s"
+        time.sleep(0.01)

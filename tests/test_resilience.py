@@ -11,7 +11,7 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import SNAKEMAKE, copy_workflow, digits_preset, snakemake, use_preset
+from conftest import SNAKEMAKE, copy_workflow, digits_preset, snakemake, use_preset, wait_for
 
 pytestmark = pytest.mark.workflow
 
@@ -54,13 +54,6 @@ def training_process(snakemake_process: subprocess.Popen, log, timeout: float = 
     raise TimeoutError("no training process appeared")
 
 
-def wait_for(path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.01)
-
-
 def start(workflow, config) -> subprocess.Popen:
     """The sweep (two runs, one at a time), not stopping at a failed job."""
     return subprocess.Popen(
@@ -92,9 +85,7 @@ def test_killed_runs_resume_to_the_same_numbers(tmp_path, reference, case):
 
     first = start(workflow, config)
     job = training_process(first, log)
-    if delay is None:
-        wait_for(log)
-    else:
+    if delay is not None:  # else kill at once: the job has just opened its log
         wait_for(state)
         time.sleep(delay)
     assert job.is_running(), "the job ended before it could be killed: make the test runs longer"

@@ -14,7 +14,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import ROOT, SNAKEMAKE, copy_workflow, digits_preset, snakemake, use_preset
+from conftest import ROOT, SNAKEMAKE, copy_workflow, digits_preset, snakemake, use_preset, wait_for
 from slurm_cluster import SlurmCluster, slurm_available
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
@@ -108,10 +108,7 @@ def test_a_preempted_training_job_is_requeued_and_resumes(cluster, tmp_path):
     env = os.environ | cluster.env
 
     def requeue_once_state_is_saved():
-        deadline = time.monotonic() + 300
-        while not state.exists():
-            assert time.monotonic() < deadline, "no training state appeared"
-            time.sleep(0.05)
+        wait_for(state, timeout=300)
         running = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i %k"], env=env, capture_output=True, text=True)
         job = next(line.split()[0] for line in running.stdout.splitlines() if "train_V1" in line)
         subprocess.run(["scontrol", "requeue", job], env=env, check=True)

@@ -34,7 +34,7 @@ class StopRequest:
     def __bool__(self) -> bool:
         return self.signum is not None
 
-    def request(self, signum: int = signal.SIGTERM, frame=None) -> None:
+    def request(self, signum: int, frame=None) -> None:
         self.signum = signum
 
     @contextlib.contextmanager

@@ -140,6 +140,11 @@ class VisionTrainer:
         with atomic_path(path) as tmp:
             torch.save(self.snapshot(), tmp)
 
+    def stop_here(self, stop: StopRequest, where: str) -> None:
+        """Save the resumable state and raise ``Stopped``."""
+        self.save(self.state_path)
+        raise Stopped(stop.signum, where)
+
     def try_resume(self) -> bool:
         """Load the saved state if it belongs to these settings; otherwise discard stale work."""
         if not self.state_path.exists():
@@ -186,8 +191,7 @@ class VisionTrainer:
             self.step += 1
             self.batch += 1
             if stop:
-                self.save(self.state_path)
-                raise Stopped(stop.signum, f"in epoch {epoch} after batch {self.batch} (step {self.step})")
+                self.stop_here(stop, f"in epoch {epoch} after batch {self.batch} (step {self.step})")
         mean_loss = self.loss_sum.item() / self.train.steps_per_epoch(self.run["batch_size"])
         self.epoch, self.batch = epoch, 0
         self.loss_sum = torch.zeros((), device=self.device)
@@ -258,10 +262,10 @@ class VisionTrainer:
                     bar.set_postfix(loss=f"{train_loss:.3g}", test_err=f"{rows[0]['test_err']:.3f}")
                 if self.epoch in run["checkpoints"]:
                     self.save(self.checkpoint_path(self.epoch))
-                if self.epoch < run["epochs"] and (stop or self.epoch % run["resume_every"] == 0):
+                if self.epoch < run["epochs"] and stop:
+                    self.stop_here(stop, f"after epoch {self.epoch} (step {self.step})")
+                if self.epoch < run["epochs"] and self.epoch % run["resume_every"] == 0:
                     self.save(self.state_path)
-                    if stop:
-                        raise Stopped(stop.signum, f"after epoch {self.epoch} (step {self.step})")
                 bar.update(1)
         seconds = time.perf_counter() - start
         images = (self.epoch - first_epoch) * self.train.steps_per_epoch(run["batch_size"]) * run["batch_size"]
