@@ -10,6 +10,14 @@ Sources:
   above zero.
 - ``cifar10``/``cifar100``: torchvision's on-disk pickle batches (``cifar-10-batches-py``, ``cifar-100-python``),
   parsed here directly so the parser is testable without the real archives.
+- ``cifar5m``: CIFAR-5m (Nakkiran et al., "The Deep Bootstrap"), six archives ``cifar5m_part{0..5}.npz`` under
+  ``root``, each holding ``X`` uint8 (N, 32, 32, 3) and ``Y`` integer labels 0-9 (about 1M images per part). There is
+  no official test split: parts 0-4 are the training pool and part 5 the held-out test pool; each split takes the
+  first ``train_size``/``test_size`` images of its pool in part order, reading only the parts (and rows) it needs.
+- ``tiny_imagenet``: CS231n's Tiny ImageNet, the unzipped ``tiny-imagenet-200/`` folder under ``root``. Labels are
+  the sorted wnids of ``wnids.txt`` (0..199); train is ``train/<wnid>/images/*.JPEG``, test is the labelled
+  validation set (``val/images`` with ``val/val_annotations.txt``); the unlabelled ``test/`` folder is not used.
+  Images are decoded to RGB uint8 (N, 64, 64, 3), grayscale ones replicated to three channels.
 - a subset of another prepared dataset: the first ``per_class`` training images of each class (the paper's
   "5k subset" of CIFAR-10 for Hessian and Jacobian jobs); the test split is kept whole.
 """
@@ -17,6 +25,7 @@ Sources:
 import json
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +129,197 @@ def per_class_subset(labels: np.ndarray, per_class: int) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
+# --- CIFAR-5m (the Deep Bootstrap's .npz parts) -------------------------------------------------------------------
+
+
+CIFAR5M_POOLS = {"train": range(5), "test": range(5, 6)}  # part numbers of each split's pool, in reading order
+CIFAR5M_SHAPE = (32, 32, 3)
+CIFAR5M_CLASSES = 10
+_CHUNK = 1 << 22  # bytes per read from an archive member
+
+
+def cifar5m_part(root: str | os.PathLike, part: int) -> Path:
+    return Path(root) / f"cifar5m_part{part}.npz"
+
+
+def _npy_header(fp, path: Path, key: str) -> tuple[tuple, np.dtype, bool]:
+    """(shape, dtype, fortran_order) from the header of an .npy stream, leaving ``fp`` at the first data byte."""
+    version = np.lib.format.read_magic(fp)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"{path}: array {key!r} has unsupported .npy format version {version}")
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read(fp)
+    return shape, dtype, fortran_order
+
+
+def _npz_array_header(zf: zipfile.ZipFile, path: Path, key: str) -> tuple[tuple, np.dtype, bool]:
+    """(shape, dtype, fortran_order) of array ``key`` of an .npz archive, read from its .npy header only."""
+    if f"{key}.npy" not in zf.namelist():
+        raise ValueError(f"{path}: no array {key!r} (a CIFAR-5m part holds arrays 'X' and 'Y')")
+    with zf.open(f"{key}.npy") as fp:
+        return _npy_header(fp, path, key)
+
+
+def cifar5m_part_size(path: Path) -> int:
+    """Number of images of a part, after checking its X and Y headers (X uint8 (N, 32, 32, 3), Y integer (N,))."""
+    if not path.is_file():
+        raise FileNotFoundError(f"cifar5m: missing {path} (expected cifar5m_part0.npz ... cifar5m_part5.npz)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            x_shape, x_dtype, _ = _npz_array_header(zf, path, "X")
+            y_shape, y_dtype, _ = _npz_array_header(zf, path, "Y")
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{path}: not an .npz archive") from e
+    if len(x_shape) != 4 or x_shape[1:] != CIFAR5M_SHAPE or x_dtype != np.uint8:
+        raise ValueError(f"{path}: X is {x_dtype} {x_shape}, expected uint8 (N, 32, 32, 3)")
+    if y_shape != x_shape[:1] or y_dtype.kind not in "iu":
+        raise ValueError(f"{path}: Y is {y_dtype} {y_shape}, expected integer labels of shape {x_shape[:1]}")
+    return x_shape[0]
+
+
+def _plan_pool(root, parts, n: int | None, split: str) -> list[tuple[Path, int]]:
+    """(part file, images to take) for the first ``n`` images (all if None) of a pool; opens no part beyond need."""
+    plan, total = [], 0
+    for part in parts:
+        if n is not None and total >= n:
+            break
+        path = cifar5m_part(root, part)
+        size = cifar5m_part_size(path)
+        take = size if n is None else min(n - total, size)
+        plan.append((path, take))
+        total += take
+    if n is not None and total < n:
+        names = ", ".join(f"part{p}" for p in parts)
+        raise ValueError(f"cifar5m: {split}_size {n} exceeds the {total} images of {names} under {root}")
+    return plan
+
+
+def _read_npz_rows(path: Path, key: str, out: np.ndarray) -> None:
+    """Fill ``out`` (C-contiguous) with the first len(out) rows of array ``key`` of an .npz archive, cast to
+    out's dtype; streams only those rows' bytes unless the array is stored in Fortran order."""
+    with zipfile.ZipFile(path) as zf, zf.open(f"{key}.npy") as fp:
+        _, dtype, fortran_order = _npy_header(fp, path, key)
+        if fortran_order:  # rows are not contiguous on disk: read the whole array
+            with zf.open(f"{key}.npy") as whole:
+                out[...] = np.lib.format.read_array(whole)[: len(out)]
+            return
+        rows = out if dtype == out.dtype else np.empty(out.shape, dtype)
+        view, pos = memoryview(rows.reshape(-1).view(np.uint8)), 0
+        while pos < len(view):
+            got = fp.readinto(view[pos : pos + _CHUNK])
+            if not got:
+                raise ValueError(f"{path}: array {key!r} is truncated")
+            pos += got
+        if rows is not out:
+            out[...] = rows
+
+
+def _read_cifar5m_part(path: Path, x: np.ndarray, y: np.ndarray) -> None:
+    """Fill x (k, 32, 32, 3) uint8 and y (k,) int64 with the first k images of a part; labels must lie in 0..9."""
+    _read_npz_rows(path, "X", x)
+    _read_npz_rows(path, "Y", y)
+    if len(y) and (y.min() < 0 or y.max() >= CIFAR5M_CLASSES):
+        raise ValueError(f"{path}: labels span {y.min()}..{y.max()}, expected 0..{CIFAR5M_CLASSES - 1}")
+
+
+def read_cifar5m(root: str | os.PathLike, train_size: int | None = None, test_size: int | None = None) -> dict:
+    """CIFAR-5m from ``root/cifar5m_part{0..5}.npz``: train = the first ``train_size`` images of parts 0-4 (all if
+    None), test = the first ``test_size`` images of part 5 (all if None); uint8 (N, 32, 32, 3) and int64 labels."""
+    out = {}
+    for split, n in (("train", train_size), ("test", test_size)):
+        plan = _plan_pool(root, CIFAR5M_POOLS[split], n, split)
+        total = sum(take for _, take in plan)
+        x, y = np.empty((total, *CIFAR5M_SHAPE), np.uint8), np.empty(total, np.int64)
+        start = 0
+        for path, take in plan:
+            _read_cifar5m_part(path, x[start : start + take], y[start : start + take])
+            start += take
+        out[split] = (x, y)
+    return out
+
+
+# --- Tiny ImageNet (CS231n's tiny-imagenet-200 folder) -------------------------------------------------------------
+
+
+TINY_IMAGENET_FOLDER = "tiny-imagenet-200"
+TINY_IMAGENET_SIZE = 64
+
+
+def _read_wnids(base: Path) -> dict[str, int]:
+    """wnid -> label: the sorted wnids of ``wnids.txt`` (one per line) numbered from 0."""
+    path = base / "wnids.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"tiny_imagenet: missing {path} (expected CS231n's {TINY_IMAGENET_FOLDER}/ layout)")
+    wnids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not wnids or len(set(wnids)) != len(wnids):
+        raise ValueError(f"{path}: expected distinct wnids, one per line")
+    return {wnid: label for label, wnid in enumerate(sorted(wnids))}
+
+
+def _tiny_train_files(base: Path, labels: dict[str, int]) -> tuple[list[Path], list[int]]:
+    """Training images ``train/<wnid>/images/*.JPEG`` of each class in label order, sorted by file name."""
+    paths, ys = [], []
+    for wnid, label in labels.items():
+        folder = base / "train" / wnid / "images"
+        files = sorted(folder.glob("*.JPEG")) if folder.is_dir() else []
+        if not files:
+            raise FileNotFoundError(f"tiny_imagenet: no training images {folder}/*.JPEG for wnid {wnid}")
+        paths += files
+        ys += [label] * len(files)
+    return paths, ys
+
+
+def _tiny_val_files(base: Path, labels: dict[str, int]) -> tuple[list[Path], list[int]]:
+    """Validation images ``val/images/<file>`` labelled by ``val/val_annotations.txt`` (tab-separated: file, wnid,
+    four box coordinates), sorted by file name."""
+    path = base / "val" / "val_annotations.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"tiny_imagenet: missing {path}")
+    entries = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise ValueError(f"{path}:{number}: expected tab-separated file name and wnid, got {line!r}")
+        file, wnid = fields[0].strip(), fields[1].strip()
+        if wnid not in labels:
+            raise ValueError(f"{path}:{number}: wnid {wnid!r} of {file} is not in wnids.txt")
+        entries[file] = labels[wnid]
+    if not entries:
+        raise ValueError(f"{path}: no annotated validation images")
+    files = sorted(entries)
+    return [base / "val" / "images" / file for file in files], [entries[file] for file in files]
+
+
+def _decode_rgb(paths: list[Path], size: int) -> np.ndarray:
+    """Decode images to uint8 (N, size, size, 3) RGB; grayscale (or CMYK) images are converted."""
+    from PIL import Image
+
+    x = np.empty((len(paths), size, size, 3), np.uint8)
+    for i, path in enumerate(paths):
+        if not path.is_file():
+            raise FileNotFoundError(f"tiny_imagenet: missing image {path}")
+        with Image.open(path) as im:
+            if im.size != (size, size):
+                raise ValueError(f"{path}: image is {im.size[0]}x{im.size[1]}, expected {size}x{size}")
+            x[i] = np.asarray(im.convert("RGB"))
+    return x
+
+
+def read_tiny_imagenet(root: str | os.PathLike) -> dict:
+    """Tiny ImageNet from ``root/tiny-imagenet-200``: train = ``train/``, test = the labelled ``val/`` split."""
+    base = Path(root) / TINY_IMAGENET_FOLDER
+    if not base.is_dir():
+        raise FileNotFoundError(f"tiny_imagenet: missing folder {base} (unzip tiny-imagenet-200.zip into {root})")
+    labels = _read_wnids(base)
+    out = {}
+    for split, files in (("train", _tiny_train_files), ("test", _tiny_val_files)):
+        paths, ys = files(base, labels)
+        out[split] = (_decode_rgb(paths, TINY_IMAGENET_SIZE), np.asarray(ys, np.int64))
+    return out
+
+
 # --- prepared arrays ------------------------------------------------------------------------------------------
 
 
@@ -152,13 +352,30 @@ def load_prepared(folder) -> tuple[dict, dict]:
     return splits, json.loads(paths["meta"].read_text())
 
 
+def raw_inputs(spec: dict) -> list[str]:
+    """The files or folders on disk that building a dataset spec reads (none for digits and subsets)."""
+    source = spec["source"]
+    if source in CIFAR_LAYOUT:
+        return [f"{spec['root']}/{CIFAR_LAYOUT[source][0]}"]
+    if source == "cifar5m":
+        return [str(cifar5m_part(spec["root"], part)) for pool in CIFAR5M_POOLS.values() for part in pool]
+    if source == "tiny_imagenet":
+        return [f"{spec['root']}/{TINY_IMAGENET_FOLDER}"]
+    return []
+
+
 def build(spec: dict, parent: str | None = None) -> dict:
-    """Build the splits of a dataset spec from config (``source`` digits, cifar10, cifar100 or subset)."""
+    """Build the splits of a dataset spec from config (``source`` digits, cifar10, cifar100, cifar5m, tiny_imagenet or
+    subset)."""
     source = spec["source"]
     if source == "digits":
         return make_digits(spec["train_size"], spec["test_size"], spec["size"], spec["seed"])
     if source in CIFAR_LAYOUT:
         return read_cifar(spec["root"], source)
+    if source == "cifar5m":
+        return read_cifar5m(spec["root"], spec.get("train_size"), spec.get("test_size"))
+    if source == "tiny_imagenet":
+        return read_tiny_imagenet(spec["root"])
     if source == "subset":
         splits, _ = load_prepared(parent)
         x, y = splits["train"]
