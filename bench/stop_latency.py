@@ -34,7 +34,7 @@ def main():
                 preset="bench", family="V1", run_id=model, model=model, dataset="bench", lr=0.1, wd=5e-4, seed=0,
                 precision="fp32", momentum=0.9, width=1.0, epochs=1, first_decay=0.5, lr_flow=1e-3,
                 batch_size=128, eval_batch_size=128, ema=[0.999], wd_params="all", checkpoints=[], eval_every=1,
-                resume_every=1, device=str(device),
+                resume_every=1, device=str(device), sphere=False,
             )  # fmt: skip
             trainer = train.VisionTrainer(run, data, Path(tmp) / model, device)
             steps = []

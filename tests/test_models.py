@@ -73,3 +73,18 @@ def test_same_seed_same_weights():
 def test_unknown_model_is_named():
     with pytest.raises(ValueError, match="resnet50"):
         build_model("resnet50", 10)
+
+
+def test_scale_invariant_resnet_output_ignores_the_scale_of_every_trainable_weight():
+    torch.manual_seed(0)
+    model = build_model("si_preact_resnet18", 10, width=0.125).train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert all(p.dim() == 4 for p in trainable)  # only convolution weights train
+    assert not model.linear.weight.requires_grad and not model.linear.bias.requires_grad
+    x = torch.randn(16, 3, 16, 16)
+    with torch.no_grad():
+        before = model(x)
+        for p in trainable:  # a different positive factor per tensor
+            p.mul_(float(torch.empty(()).uniform_(0.1, 10.0)))
+        after = model(x)
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)

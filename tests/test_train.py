@@ -201,3 +201,44 @@ def test_fp32_is_strict_and_tf32_is_explicit():
     for precision in ("fp32", "bf16"):
         train.set_fp32_mode(precision)
         assert torch.backends.cudnn.conv.fp32_precision == "ieee" == torch.backends.cuda.matmul.fp32_precision
+
+
+def trainable_norm(model) -> float:
+    return math.sqrt(sum(float((p.detach().double() ** 2).sum()) for p in model.parameters() if p.requires_grad))
+
+
+def test_projected_sgd_keeps_the_scale_invariant_model_on_the_unit_sphere(digits_dir, tmp_path):
+    run = run_settings(model="si_preact_resnet18", sphere=True, wd=0.0, lr=0.005, epochs=2, ema=[], checkpoints=[0, 1])
+    trainer, rows = fit(run, digits_dir, tmp_path / "work")
+    assert trainable_norm(trainer.model) == pytest.approx(1.0, abs=1e-6)
+    for epoch in (0, 1):  # the initialisation is projected too
+        state = torch.load(trainer.checkpoint_path(epoch), weights_only=True)
+        model = build_model("si_preact_resnet18", 10, run["width"])
+        model.load_state_dict(state["model"])
+        assert trainable_norm(model) == pytest.approx(1.0, abs=1e-6)
+    assert all(r["weight_norm"] == pytest.approx(1.0, abs=1e-5) for r in rows)  # wd_params=all: the trainable set
+    assert rows[-1]["train_ce"] < rows[0]["train_ce"]
+
+
+def test_finetuning_starts_from_the_checkpoint_and_keeps_the_run_identity(digits_dir, tmp_path):
+    from wdecay import finetune
+
+    run = run_settings(epochs=2, checkpoints=[1, 2], lr=0.3)
+    trainer, train_rows = fit(run, digits_dir, tmp_path / "work")
+    ft = {"epochs": 2, "lr": 0.01, "wd": 0.0}
+    metrics, model_path = tmp_path / "ft.parquet", tmp_path / "ft.pt"
+    finetune.finetune(
+        run, ft, 1, trainer.checkpoint_path(1), digits_dir, metrics, model_path, tmp_path / "ftwork", threads=1
+    )
+    rows = tables.read(metrics, tables.FINETUNE).to_pylist()
+    assert [r["epoch"] for r in rows] == [0, 2]
+    assert all(
+        (r["lr"], r["wd"], r["run_id"], r["from_epoch"], r["ft_lr"]) == (0.3, 0.01, "test_run", 1, 0.01) for r in rows
+    )
+    start = next(r for r in train_rows if r["epoch"] == 1 and r["weights"] == "iterate")
+    assert rows[0]["test_err"] == start["test_err"] and rows[0]["train_ce"] == pytest.approx(start["train_ce"])
+    assert rows[1]["train_ce"] < rows[0]["train_ce"]  # fine-tuning descends the training loss
+    assert [r["lr_now"] for r in rows][1] == 0.01
+    saved = torch.load(model_path, weights_only=True)
+    assert saved["from_epoch"] == 1 and saved["run"]["run_id"] == "test_run"
+    assert not (tmp_path / "ftwork").exists()

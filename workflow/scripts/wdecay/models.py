@@ -1,4 +1,5 @@
-"""Vision models of the paper: VGG16 without BatchNorm and PreAct ResNet-18/34 with CIFAR stems.
+"""Vision models of the paper: VGG16 without BatchNorm, PreAct ResNet-18/34 with CIFAR stems, and the
+scale-invariant PreAct ResNet-18 trained on the sphere (ICLR Fig 2).
 
 All models take any number of classes and any input size of at least 32x32 (adaptive pooling before the
 classifier), and a width multiplier that scales every channel count (the tiny preset uses 1/8).
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-MODELS = ("vgg16", "preact_resnet18", "preact_resnet34")
+MODELS = ("vgg16", "preact_resnet18", "preact_resnet34", "si_preact_resnet18")
 
 
 def scaled(channels: int, width: float) -> int:
@@ -108,6 +109,54 @@ class PreActResNet(nn.Module):
         return self.linear(torch.flatten(out, 1))
 
 
+class SIPreActBlock(nn.Module):
+    """A pre-activation block whose output does not change when any of its convolution weights is scaled: the
+    residual branch and the projection shortcut each end in a BatchNorm without affine parameters."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(c_in, affine=False)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out, affine=False)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(c_out, affine=False)
+        self.shortcut = None
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out, affine=False)
+            )
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        skip = x if self.shortcut is None else self.shortcut(out)
+        out = self.bn3(self.conv2(F.relu(self.bn2(self.conv1(out)))))
+        return out + skip
+
+
+class SIPreActResNet(PreActResNet):
+    """Scale-invariant PreAct ResNet (after Li, Lyu and Arora 2020): BatchNorms without affine parameters, a
+    BatchNorm after the stem and at the end of every residual branch and projection shortcut (so the inputs of
+    every sum are normalised), and a fixed random classifier. The training loss is then invariant to scaling any
+    convolution weight, and every trainable parameter is such a weight: projected SGD keeps them on the sphere."""
+
+    def __init__(self, blocks: tuple[int, ...], n_classes: int, width: float = 1.0):
+        nn.Module.__init__(self)
+        c = scaled(64, width)
+        self.bn_in = nn.BatchNorm2d(3, affine=False)
+        self.conv1 = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c, affine=False))
+        stages, c_in = [], c
+        for i, n in enumerate(blocks):
+            c_out = scaled(64 * 2**i, width)
+            for j in range(n):
+                stages.append(SIPreActBlock(c_in, c_out, stride=2 if (i > 0 and j == 0) else 1))
+                c_in = c_out
+        self.blocks = nn.Sequential(*stages)
+        self.bn_out = nn.BatchNorm2d(c_in, affine=False)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.linear = nn.Linear(c_in, n_classes)
+        self.linear.requires_grad_(False)
+
+
 def build_model(name: str, n_classes: int, width: float = 1.0) -> nn.Module:
     """Build a He-initialised model by name (one of MODELS). Seed the RNG before calling for reproducible weights."""
     if name == "vgg16":
@@ -116,6 +165,8 @@ def build_model(name: str, n_classes: int, width: float = 1.0) -> nn.Module:
         model = PreActResNet((2, 2, 2, 2), n_classes, width)
     elif name == "preact_resnet34":
         model = PreActResNet((3, 4, 6, 3), n_classes, width)
+    elif name == "si_preact_resnet18":
+        model = SIPreActResNet((2, 2, 2, 2), n_classes, width)
     else:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
     return he_init(model)

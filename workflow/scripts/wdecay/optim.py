@@ -52,3 +52,10 @@ def squared_norm(params) -> torch.Tensor:
     """Sum of squared entries of a list of tensors, in fp32, as a 0-d tensor (no host sync)."""
     params = [p.detach().float() for p in params]
     return torch.nn.utils.get_total_norm(params).square() if params else torch.zeros(())
+
+
+@torch.no_grad()
+def project_to_sphere(params: list[torch.Tensor], radius: float = 1.0) -> None:
+    """Rescale the parameters jointly onto the sphere of the given radius (one norm over all of them)."""
+    norm = torch.nn.utils.get_total_norm([p.detach() for p in params])
+    torch._foreach_mul_(params, radius / norm)

@@ -34,6 +34,7 @@ VISION_TRAIN = pa.schema(
     + [
         _field("epoch", pa.int64(), "epochs completed (0 = initialisation)"),
         _field("step", pa.int64(), "SGD steps completed"),
+        _field("train_examples", pa.int64(), "size of the training split"),
         _field("weights", pa.string(), "'iterate' or 'ema<coef>'"),
         _field("ema_coef", pa.float64(), "EMA coefficient per step; null for the iterate"),
         _field("lr_now", pa.float64(), "learning rate of the epoch just completed"),
@@ -46,7 +47,35 @@ VISION_TRAIN = pa.schema(
         _field("weight_norm", pa.float64(), "l2 norm of the weight-decayed parameters"),
         _field("weight_norm_all", pa.float64(), "l2 norm of all trainable parameters"),
     ],
-    metadata={"table": "vision_train", "version": "1"},
+    metadata={"table": "vision_train", "version": "2"},
+)
+
+FINETUNE = pa.schema(
+    list(VISION_TRAIN)
+    + [
+        _field("from_epoch", pa.int64(), "epoch of the checkpoint fine-tuned (epoch counts fine-tuning epochs)"),
+        _field("ft_lr", pa.float64(), "constant learning rate of the fine-tuning"),
+        _field("ft_wd", pa.float64(), "weight decay during the fine-tuning"),
+        _field("ft_epochs", pa.int64(), "length of the fine-tuning in epochs"),
+    ],
+    metadata={"table": "finetune", "version": "2"},
+)
+
+MEASURE = pa.schema(
+    RUN_FIELDS
+    + [
+        _field("epoch", pa.int64(), "checkpoint epoch of the run"),
+        _field("weights", pa.string(), "'iterate', 'ema<coef>', or 'finetuned' (the iterate after fine-tuning)"),
+        _field("measure", pa.string(), "hessian_trace, jacobian_norm, noise_scale or hessian_noise"),
+        _field("quantity", pa.string(), "which number of the measure (e.g. trace, norm, cos_H)"),
+        _field("value", pa.float64(), "the estimate"),
+        _field("stderr", pa.float64(), "its standard error over probes or draws (0 when exact)"),
+        _field("samples", pa.int64(), "probes or draws behind the estimate (0 when exact)"),
+        _field("examples", pa.int64(), "training examples the measure is taken over"),
+        _field("measured_on", pa.string(), "dataset whose training split was measured"),
+        _field("seconds", pa.float64(), "wall time of the measurement"),
+    ],
+    metadata={"table": "measure", "version": "1"},
 )
 
 CLAIMS = pa.schema(

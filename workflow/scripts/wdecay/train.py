@@ -1,6 +1,6 @@
-"""Training of one vision run: plain SGD with coupled weight decay and a step decay of the learning rate, EMAs of
-the weights, per-epoch metrics of the iterate and of each EMA, checkpoints at configured epochs, and exact
-resumption after a kill.
+"""Training of one vision run: plain SGD with coupled weight decay (projected onto the unit sphere after every
+step for scale-invariant models) and a step decay of the learning rate, EMAs of the weights, per-epoch metrics of
+the iterate and of each EMA, checkpoints at configured epochs, and exact resumption after a kill.
 
 Work in progress lives in ``work_dir``: a resumable state every ``resume_every`` epochs and, when a stop is
 requested (SIGTERM, SIGUSR1, SIGINT: see ``preempt``), right after the current step; and the epoch checkpoints.
@@ -26,7 +26,7 @@ from .ema import EMA, recompute_bn_stats
 from .files import atomic_path, link_or_copy
 from .loader import DeviceImages, channel_stats
 from .models import build_model
-from .optim import decay_groups, make_sgd, set_lr, squared_norm, step_lr
+from .optim import decay_groups, make_sgd, project_to_sphere, set_lr, squared_norm, step_lr
 from .preempt import StopRequest, Stopped
 from .provenance import code_version
 
@@ -77,7 +77,10 @@ def fingerprint(run: dict) -> str:
 
 
 class VisionTrainer:
-    def __init__(self, run: dict, data_dir, work_dir, device: torch.device):
+    """One run's model, optimizer, EMAs and data on the device. ``init_weights`` (a model state dict) replaces the
+    fresh initialisation, for fine-tuning from a checkpoint."""
+
+    def __init__(self, run: dict, data_dir, work_dir, device: torch.device, init_weights: dict | None = None):
         self.run, self.device, self.work_dir = run, device, Path(work_dir)
         splits, self.meta = datasets.load_prepared(data_dir)
         mean, std = channel_stats(splits["train"][0])
@@ -89,7 +92,12 @@ class VisionTrainer:
 
         torch.manual_seed(run["seed"])
         self.model = build_model(run["model"], self.meta["classes"], run["width"])
+        if init_weights is not None:
+            self.model.load_state_dict(init_weights)
         self.model.to(device, memory_format=torch.channels_last)
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if run["sphere"]:
+            project_to_sphere(self.trainable)
         self.optimizer = make_sgd(self.model, run["lr"], run["wd"], run["momentum"], run["wd_params"])
         self.scaler = torch.amp.GradScaler(device.type, enabled=run["precision"] == "fp16")
         self.emas = [EMA(self.model, coef) for coef in run["ema"]]
@@ -185,6 +193,8 @@ class VisionTrainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if self.run["sphere"]:
+                project_to_sphere(self.trainable)
             for e in self.emas:
                 e.update()
             self.loss_sum += loss.detach().float()
@@ -228,6 +238,7 @@ class VisionTrainer:
                 | {
                     "epoch": self.epoch,
                     "step": self.step,
+                    "train_examples": len(self.train),
                     "weights": name,
                     "ema_coef": coef,
                     "lr_now": lr_now,
@@ -249,6 +260,8 @@ class VisionTrainer:
         run = self.run
         if not self.try_resume():
             self.rows = self.evaluate_all()
+            if 0 in run["checkpoints"]:
+                self.save(self.checkpoint_path(0))
         start = time.perf_counter()
         first_epoch = self.epoch
         with tqdm(
