@@ -80,6 +80,7 @@ def run_settings(**overrides) -> dict:
         ema=[0.9],
         wd_params="all",
         checkpoints=[2, 4],
+        sphere=False,
         eval_every=1,
         resume_every=1,
         device="cpu",

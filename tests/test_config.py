@@ -19,11 +19,14 @@ def tiny_v1(config):
 
 def test_shipped_config_is_valid_and_defaults_are_filled():
     plan = check(CONFIG)
-    assert plan.preset == "tiny" and set(plan.figures) == {"iclr_fig01", "iclr_fig11", "neurips_fig11", "neurips_fig12"}
+    assert plan.preset == "tiny"
+    assert {"iclr_fig01", "iclr_fig02", "iclr_fig10", "iclr_tab1", "neurips_fig09", "neurips_tab1"} <= set(plan.figures)
+    fig08 = plan.figures["iclr_fig08"]["panels"]  # ema[i] resolved to the preset's coefficients
+    assert [p["weights"] for p in fig08] == [["ema0.97"], ["ema0.7"], ["iterate"]]
     v1 = plan.spec["families"]["V1"]
     assert v1["momentum"] == 0.0 and v1["wd_params"] == "all" and v1["eval_batch_size"] == 1000
     assert plan.spec["resources"]["report"]["retries"] == 0  # not set in the preset: the schema's default
-    for kind in ("train", "data", "report"):
+    for kind in ("train", "measure", "data", "report"):
         assert set(plan.spec["resources"][kind]) == {"threads", "gpu", "mem_mb", "runtime", "retries"}
     assert plan.figures["neurips_fig11"] == plan.figures["iclr_fig01"]
     assert CONFIG["presets"]["tiny"]["families"]["V1"].get("momentum") is None, "the input is not modified"
@@ -50,9 +53,26 @@ BAD = {
         set_key(["presets", "paper", "resources", "train", "gpus"], 1),
         r"presets\.paper\.resources\.train: unknown key 'gpus' \(allowed: .*gpu",
     ),
+    "measurement data of an unknown dataset": (
+        set_key(["presets", "tiny", "measurement", "data"], {"digits10": "cifar10_5k"}),
+        r"presets\.tiny\.measurement\.data\.digits10: 'cifar10_5k' is not a dataset of preset tiny",
+    ),
+    "measure of a missing EMA": (
+        set_key(
+            ["presets", "tiny", "families", "V4", "measure"], [{"measure": "hessian_trace", "weights": ["ema0.5"]}]
+        ),
+        r"presets\.tiny\.families\.V4\.measure\[0\]\.weights: 'ema0.5' is not an EMA of V4",
+    ),
+    "figure panel of a missing EMA": (
+        lambda config: (
+            set_key(["presets", "tiny", "families", "V4", "ema"], [0.97])(config)
+            or set_key(["presets", "tiny", "families", "V4", "measure"], [])(config)
+        ),
+        r"figures\.iclr_fig08: panel 'EMA \(fast\)' draws ema\[1\], but V4 has ema \[0.97\]",
+    ),
     "unknown job kind": (
-        set_key(["presets", "tiny", "resources", "measure"], {"gpu": 1}),
-        r"presets\.tiny\.resources: unknown key 'measure'",
+        set_key(["presets", "tiny", "resources", "evaluate"], {"gpu": 1}),
+        r"presets\.tiny\.resources: unknown key 'evaluate'",
     ),
     "zero runtime": (
         set_key(["presets", "tiny", "resources", "data", "runtime"], 0),
@@ -90,7 +110,7 @@ BAD = {
     "unknown dataset": (
         set_key(["presets", "tiny", "families", "V1", "grid", 2, "dataset"], "cifar11"),
         r"presets\.tiny\.families\.V1\.grid\[2\]\.dataset: 'cifar11' is not a dataset of preset "
-        r"tiny \(known: digits10, digits10_32px, digits10_sub\)",
+        r"tiny \(known: digits10, digits10_32px, digits10_b, digits10_n100, digits10_sub\)",
     ),
     "unknown preset": (set_key(["preset"], "papr"), r"preset: 'papr' is not a preset \(known: tiny, small, paper\)"),
     "unknown precision": (
@@ -99,7 +119,7 @@ BAD = {
     ),
     "checkpoint after the end": (
         set_key(["presets", "tiny", "families", "V1", "checkpoints"], [10, 99]),
-        r"presets\.tiny\.families\.V1\.checkpoints\[1\]: epoch 99 is after the last epoch",
+        r"presets\.tiny\.families\.V1\.checkpoints: epoch 99 is after the last epoch \(20\) of grid\[0\]",
     ),
     "subset of a missing dataset": (
         set_key(["presets", "tiny", "datasets", "digits10_sub", "of"], "digits11"),

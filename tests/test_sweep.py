@@ -82,6 +82,8 @@ def one_family(grid, **settings):
         "wd_params": "all",
         "width": 1.0,
         "checkpoints": [],
+        "sphere": False,
+        "measure": [],
         "eval_every": 1,
         "resume_every": 1,
         "grid": grid,
@@ -104,3 +106,90 @@ def test_duplicate_runs_are_refused():
     group = {"model": "vgg16", "dataset": "d", "lr": [0.1], "wd": [0.0]}
     with pytest.raises(sweep.SweepError, match=r"grid\[1\] repeats run vgg16_d_lr0.1_wd0_fp32_s0 of grid\[0\]"):
         sweep.expand_family("p", one_family([group, dict(group)]), "F")
+
+
+def test_checkpoint_epochs_from_a_list_or_a_range():
+    assert sweep.checkpoint_epochs([20, 10]) == (10, 20)
+    assert sweep.checkpoint_epochs({"every": 2, "last": 6}) == (0, 2, 4, 6)
+    assert sweep.checkpoint_epochs({"every": 3, "first": 1, "last": 9, "extra": [2, 4]}) == (1, 2, 4, 7)
+
+
+def test_groups_may_keep_their_own_checkpoints():
+    grid = [
+        {"model": "vgg16", "dataset": "d", "lr": [0.1], "wd": [0.0]},
+        {"model": "vgg16", "dataset": "d", "lr": [0.2], "wd": [0.0], "checkpoints": {"every": 1, "last": 2}},
+    ]
+    runs = sweep.expand_family("p", one_family(grid, checkpoints=[2]), "F")
+    assert [r.checkpoints for r in runs] == [(2,), (0, 1, 2)]
+
+
+def test_measure_entries_make_one_job_per_checkpoint_and_merge_weight_sets():
+    grid = [{"model": "vgg16", "dataset": "d", "lr": [0.1, 0.2], "wd": [0.0]}]
+    measure = [
+        {"measure": "hessian_trace", "weights": ["finetuned", "iterate"]},
+        {"measure": "hessian_trace", "weights": ["ema0.9"], "lr": [0.2], "epochs": [2]},
+        {"measure": "jacobian_norm", "weights": ["iterate"], "epochs": [1]},
+    ]
+    family = one_family(grid, checkpoints=[1, 2], ema=[0.9], measure=measure, finetune={"epochs": 1, "lr": 1e-3})
+    runs = sweep.expand_family("p", family, "F")
+    jobs = sweep.measure_jobs("F", family["families"]["F"], runs)
+    by_key = {(j.run_id.split("_")[2], j.epoch): j.measures for j in jobs}
+    trace, both = ("hessian_trace", ("finetuned", "iterate")), ("jacobian_norm", ("iterate",))
+    assert by_key == {
+        ("lr0.1", 1): (trace, both),
+        ("lr0.1", 2): (trace,),
+        ("lr0.2", 1): (trace, both),
+        ("lr0.2", 2): (("hessian_trace", ("finetuned", "iterate", "ema0.9")),),
+    }
+    assert jobs[0].path == "results/F/vgg16_d_lr0.1_wd0_fp32_s0/measure/epoch1.parquet"
+    assert jobs[3].weights == ("finetuned", "iterate", "ema0.9")
+    assert len(sweep.finetune_jobs(jobs)) == 4
+
+
+@pytest.mark.parametrize(
+    "entry,message",
+    [
+        (
+            {"measure": "hessian_trace", "weights": ["iterate"], "lr": [0.5]},
+            r"measure\[0\]: no run of F has {'lr': \[0.5\]}",
+        ),
+        ({"measure": "hessian_trace", "weights": ["ema0.5"]}, r"measure\[0\]\.weights: 'ema0.5' is not an EMA"),
+        ({"measure": "hessian_trace", "weights": ["finetuned"]}, r"'finetuned' needs families\.F\.finetune"),
+        ({"measure": "hessian_trace", "weights": ["iterate"], "epochs": [7]}, r"measure\[0\]\.epochs: none of \[7\]"),
+    ],
+)
+def test_bad_measure_entries_name_the_entry(entry, message):
+    grid = [{"model": "vgg16", "dataset": "d", "lr": [0.1], "wd": [0.0]}]
+    family = one_family(grid, checkpoints=[1], ema=[0.9], measure=[entry])
+    runs = sweep.expand_family("p", family, "F")
+    with pytest.raises(sweep.SweepError, match=message):
+        sweep.measure_jobs("F", family["families"]["F"], runs)
+
+
+def test_groups_may_set_their_own_epochs():
+    grid = [
+        {"model": "vgg16", "dataset": "small", "lr": [0.1], "wd": [0.0], "epochs": 20},
+        {"model": "vgg16", "dataset": "large", "lr": [0.1], "wd": [0.0]},
+    ]
+    runs = sweep.expand_family("p", one_family(grid, epochs=2), "F")
+    assert [r.epochs for r in runs] == [20, 2]
+
+
+def test_measure_entries_filter_by_weight_decay():
+    grid = [{"model": "vgg16", "dataset": "d", "lr": [0.1], "wd": [0.0, 0.0125]}]
+    measure = [{"measure": "jacobian_norm", "weights": ["iterate"], "wd": [0.0125]}]
+    family = one_family(grid, checkpoints=[1], measure=measure)
+    jobs = sweep.measure_jobs("F", family["families"]["F"], sweep.expand_family("p", family, "F"))
+    assert [j.run_id for j in jobs] == ["vgg16_d_lr0.1_wd0.0125_fp32_s0"]
+
+
+def test_an_ensemble_is_one_job_per_run_at_its_last_snapshot():
+    grid = [{"model": "vgg16", "dataset": "d", "lr": [0.1, 0.2], "wd": [0.0]}]
+    measure = [{"measure": "ensemble", "weights": ["ema0.9"], "snapshots": {"every": 1, "first": 2, "last": 4}}]
+    family = one_family(grid, epochs=4, checkpoints=[1, 2, 3, 4], ema=[0.9], measure=measure)
+    jobs = sweep.measure_jobs("F", family["families"]["F"], sweep.expand_family("p", family, "F"))
+    assert [(j.epoch, j.measures, j.snapshots) for j in jobs] == [(4, (("ensemble", ("ema0.9",)),), (2, 3, 4))] * 2
+    assert jobs[0].path.endswith("/measure/epoch4.parquet")
+    family["families"]["F"]["checkpoints"] = [4]
+    with pytest.raises(sweep.SweepError, match=r"measure\[0\]\.snapshots: \[2, 3\] are not checkpoints"):
+        sweep.measure_jobs("F", family["families"]["F"], sweep.expand_family("p", family, "F"))

@@ -17,6 +17,52 @@ rule aggregate_vision_train:
     threads: resource("report", "threads")
     resources:
         **job_resources("report"),
+    params:
+        table="VISION_TRAIN",
+    script:
+        "../scripts/aggregate_table.py"
+
+
+rule aggregate_finetune:
+    input:
+        family_finetunes,
+    output:
+        FINETUNE_TABLE,
+    log:
+        "results/logs/tables/finetune/{family}.log",
+    wildcard_constraints:
+        family=one_of({f for f, _, _ in PLAN.finetunes}),
+    retries: resource("report", "retries")
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    threads: resource("report", "threads")
+    resources:
+        **job_resources("report"),
+    params:
+        table="FINETUNE",
+    script:
+        "../scripts/aggregate_table.py"
+
+
+rule aggregate_measure:
+    input:
+        family_measures,
+    output:
+        MEASURE_TABLE,
+    log:
+        "results/logs/tables/measure/{family}.log",
+    wildcard_constraints:
+        family=one_of({job.family for job in PLAN.measures}),
+    retries: resource("report", "retries")
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    threads: resource("report", "threads")
+    resources:
+        **job_resources("report"),
+    params:
+        table="MEASURE",
     script:
         "../scripts/aggregate_table.py"
 

@@ -21,6 +21,8 @@ except configcheck.ConfigError as error:
 
 PREPARED = list(datasets.PREPARED_FILES.values())
 VISION_TABLE = "results/tables/vision_train/{family}.parquet"
+FINETUNE_TABLE = "results/tables/finetune/{family}.parquet"
+MEASURE_TABLE = "results/tables/measure/{family}.parquet"
 CIFAR_FOLDERS = {name: layout[0] for name, layout in datasets.CIFAR_LAYOUT.items()}
 
 
@@ -36,13 +38,11 @@ def prepared(dataset):
 
 
 def dataset_inputs(wildcards):
-    """What preparing a dataset reads: the raw CIFAR folder, the parent dataset of a subset, or nothing."""
+    """What preparing a dataset reads: its raw files, the parent dataset of a subset, or nothing."""
     spec = PLAN.spec["datasets"][wildcards.dataset]
-    if spec["source"] in CIFAR_FOLDERS:
-        return {"raw": f"{spec['root']}/{CIFAR_FOLDERS[spec['source']]}"}
     if spec["source"] == "subset":
         return {"parent": prepared(spec["of"])}
-    return {}
+    return {"raw": datasets.raw_inputs(spec)}
 
 
 def run_params(family):
@@ -53,6 +53,37 @@ def run_params(family):
 def run_data(family):
     """Input function: the prepared dataset of one run of ``family``."""
     return lambda wildcards: prepared(PLAN.run(family, wildcards.run_id).dataset)
+
+
+def runs_by_checkpoints(runs):
+    """{checkpoint epochs: [run_id, ...]} of a family's runs (one training rule per set of epochs)."""
+    groups = {}
+    for run_id, run in runs.items():
+        groups.setdefault(run.checkpoints, []).append(run_id)
+    return groups
+
+
+def measure_job(wildcards):
+    return PLAN.measure_jobs[(wildcards.family, wildcards.run_id, int(wildcards.epoch))]
+
+
+def measured_weights(wildcards):
+    """The files holding the measured weight sets: the run's checkpoint, the fine-tuned model if measured, and
+    the snapshots of an ensemble."""
+    base = f"results/{wildcards.family}/{wildcards.run_id}"
+    job = measure_job(wildcards)
+    paths = {"checkpoint": f"{base}/ckpt/epoch{wildcards.epoch}.pt"}
+    if "finetuned" in job.weights:
+        paths["finetuned"] = f"{base}/finetune/epoch{wildcards.epoch}/model.pt"
+    if job.snapshots:
+        paths["snapshots"] = [f"{base}/ckpt/epoch{e}.pt" for e in job.snapshots]
+    return paths
+
+
+def measurement_data(wildcards):
+    """The prepared dataset a run is measured on (measurement.data maps its training dataset, else itself)."""
+    dataset = PLAN.run(wildcards.family, wildcards.run_id).dataset
+    return prepared(PLAN.spec["measurement"]["data"].get(dataset, dataset))
 
 
 def resource(kind, key):
@@ -81,9 +112,31 @@ def family_metrics(wildcards):
     )
 
 
+def family_finetunes(wildcards):
+    return [
+        f"results/{family}/{run_id}/finetune/epoch{epoch}/metrics.parquet"
+        for family, run_id, epoch in PLAN.finetunes
+        if family == wildcards.family
+    ]
+
+
+def family_measures(wildcards):
+    return [job.path for job in PLAN.measures if job.family == wildcards.family]
+
+
+def family_tables(family):
+    """Every table of a family: its training metrics, and its fine-tuning and measurements where it has them."""
+    paths = [VISION_TABLE.format(family=family)]
+    if any(f == family for f, _, _ in PLAN.finetunes):
+        paths.append(FINETUNE_TABLE.format(family=family))
+    if any(job.family == family for job in PLAN.measures):
+        paths.append(MEASURE_TABLE.format(family=family))
+    return paths
+
+
 def figure_tables(wildcards):
-    family = PLAN.figures[wildcards.figure]["family"]
-    return [VISION_TABLE.format(family=family)]
+    spec = PLAN.figures[wildcards.figure]
+    return [path for family in spec["families"] for path in family_tables(family)]
 
 
 def figure_caption(wildcards):
@@ -95,7 +148,7 @@ def figure_caption(wildcards):
 def claim_tables():
     """Tables of every family some claim uses and this preset trains."""
     families = sorted(claims.families() & set(PLAN.runs))
-    return expand(VISION_TABLE, family=families)
+    return [path for family in families for path in family_tables(family)]
 
 
 def all_targets():

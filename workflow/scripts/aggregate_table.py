@@ -1,4 +1,4 @@
-"""Concatenate the per-run metrics of one family into one table (schema-checked)."""
+"""Concatenate the per-job parquet files of one family into one table of the kind `params.table` (schema-checked)."""
 
 from wdecay.joblog import send_to_log
 
@@ -6,5 +6,5 @@ send_to_log(snakemake.log[0])
 
 from wdecay import tables
 
-table = tables.concat(snakemake.input, tables.VISION_TRAIN)
-tables.write(table, tables.VISION_TRAIN, snakemake.output[0])
+schema = getattr(tables, snakemake.params.table)
+tables.write(tables.concat(snakemake.input, schema), schema, snakemake.output[0])

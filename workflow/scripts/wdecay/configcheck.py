@@ -7,12 +7,22 @@ the bad value. Pure Python (no torch): the Snakemake process imports this module
 
 import copy
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import jsonschema
 import yaml
 
-from .sweep import SweepError, VisionRun, run_table
+from .sweep import (
+    MeasureJob,
+    SweepError,
+    VisionRun,
+    checkpoint_epochs,
+    ema_name,
+    finetune_jobs,
+    measure_jobs,
+    run_table,
+)
 
 FIGURE_DEFAULTS = {"weights": "iterate", "logy": False}
 
@@ -29,9 +39,16 @@ class Plan:
     spec: dict
     runs: dict[str, dict[str, VisionRun]]  # family -> run_id -> run
     figures: dict[str, dict]  # buildable figures, `same_as` resolved
+    measures: list[MeasureJob]
+    finetunes: list[tuple[str, str, int]]  # (family, run_id, checkpoint epoch)
 
     def run(self, family: str, run_id: str) -> VisionRun:
         return self.runs[family][run_id]
+
+    @cached_property
+    def measure_jobs(self) -> dict[tuple, MeasureJob]:
+        """{(family, run_id, epoch): job}"""
+        return {(j.family, j.run_id, j.epoch): j for j in self.measures}
 
 
 def _defaults_filling(validator_class):
@@ -121,10 +138,18 @@ def _check_preset(name: str, preset: dict) -> list[str]:
                     f"{where}.families.{fam}.grid[{g}].dataset: {group['dataset']!r} is not a dataset "
                     f"of preset {name} (known: {', '.join(sorted(datasets))})"
                 )
-        for i, epoch in enumerate(spec["checkpoints"]):
-            if epoch > spec["epochs"]:
+        for g, group in enumerate(spec["grid"]):
+            epochs = group.get("epochs", spec["epochs"])
+            owner = f"{where}.families.{fam}" + (f".grid[{g}]" if "checkpoints" in group else "")
+            late = [e for e in checkpoint_epochs(group.get("checkpoints", spec["checkpoints"])) if e > epochs]
+            if late:
+                problems.append(f"{owner}.checkpoints: epoch {late[0]} is after the last epoch ({epochs}) of grid[{g}]")
+    for key, value in preset["measurement"]["data"].items():
+        for dataset in (key, value):
+            if dataset not in datasets:
                 problems.append(
-                    f"{where}.families.{fam}.checkpoints[{i}]: epoch {epoch} is after the last epoch ({spec['epochs']})"
+                    f"{where}.measurement.data.{key}: {dataset!r} is not a dataset of preset {name} "
+                    f"(known: {', '.join(sorted(datasets))})"
                 )
     return problems
 
@@ -162,12 +187,39 @@ def _check_figures(figures: dict, families: set[str]) -> list[str]:
             elif target is None or "same_as" in target:
                 problems.append(f"{where}.same_as: {fig['same_as']!r} is not a figure with its own definition")
             continue
-        missing = [k for k in ("plot", "family", "metric", "ylabel") if k not in fig]
+        needed = {"seed_curves": ("family", "metric", "ylabel"), "panels": ("family", "panels"), "runs": ("family", "panels")}
+        missing = [k for k in ("plot", *needed.get(fig.get("plot"), ())) if k not in fig]
         if missing:
             problems.append(f"{where}: missing {', '.join(missing)} (or give same_as)")
-        elif fig["family"] not in families:
-            problems.append(f"{where}.family: {fig['family']!r} is not a family of any preset")
+            continue
+        for family in figure_families(fig):
+            if family not in families:
+                problems.append(f"{where}.family: {family!r} is not a family of any preset")
     return problems
+
+
+def resolve_emas(spec: dict, families: dict) -> dict:
+    """The figure spec with each panel's ema[i] replaced by the name of the i-th EMA of its family."""
+    spec = copy.deepcopy(spec)
+    for panel in spec.get("panels", []):
+        family = panel.get("family", spec["families"][0])
+        coefs = families[family]["ema"]
+        names = []
+        for weights in panel.get("weights", ["iterate"]):
+            if weights.startswith("ema["):
+                i = int(weights[4:-1])
+                if i >= len(coefs):
+                    raise ConfigError(f"panel {panel['title']!r} draws {weights}, but {family} has ema {coefs}")
+                weights = ema_name(coefs[i])
+            names.append(weights)
+        panel["weights"] = names
+    return spec
+
+
+def figure_families(fig: dict) -> list[str]:
+    """The families a figure is drawn from (none for drawings made by code alone)."""
+    family = fig.get("family", [])
+    return [family] if isinstance(family, str) else list(family)
 
 
 def load_yaml(path) -> dict:
@@ -179,10 +231,15 @@ def make_plan(config: dict, schema: dict) -> Plan:
     config = validate_schema(config, schema)
     presets = config["presets"]
     problems = [p for name, preset in presets.items() for p in _check_preset(name, preset)]
-    tables = {}
+    tables, measures = {}, {}
     for name, preset in presets.items():
         try:
             tables[name] = run_table(name, preset)
+            measures[name] = [
+                job
+                for fam, runs in tables[name].items()
+                for job in measure_jobs(fam, preset["families"][fam], list(runs.values()))
+            ]
         except SweepError as e:
             problems.append(f"presets.{name}.{e}")
     problems += _check_collisions(tables)
@@ -196,6 +253,17 @@ def make_plan(config: dict, schema: dict) -> Plan:
     figures = {}
     for fig_name, fig in config["figures"].items():
         spec = {**FIGURE_DEFAULTS, **config["figures"][fig.get("same_as", fig_name)]}
-        if spec["family"] in tables[name]:
-            figures[fig_name] = spec
-    return Plan(preset=name, spec=presets[name], runs=tables[name], figures=figures)
+        spec["families"] = figure_families(spec)
+        if all(family in tables[name] for family in spec["families"]):
+            try:
+                figures[fig_name] = resolve_emas(spec, presets[name]["families"])
+            except ConfigError as e:
+                raise ConfigError(f"invalid config:\n  figures.{fig_name}: {e}") from None
+    return Plan(
+        preset=name,
+        spec=presets[name],
+        runs=tables[name],
+        figures=figures,
+        measures=measures[name],
+        finetunes=finetune_jobs(measures[name]),
+    )

@@ -61,12 +61,22 @@ class VisionRun:
     ema: tuple[float, ...]
     wd_params: str
     checkpoints: tuple[int, ...]
+    sphere: bool
     eval_every: int
     resume_every: int
     device: str
 
     def params(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def checkpoint_epochs(spec) -> tuple[int, ...]:
+    """Sorted checkpoint epochs of a config entry: a list of epochs, or {every, last, first, extra}, which means
+    first, first + every, ... up to last, plus the extra epochs."""
+    if isinstance(spec, dict):
+        regular = range(spec.get("first", 0), spec["last"] + 1, spec["every"])
+        return tuple(sorted({*regular, *spec.get("extra", [])}))
+    return tuple(sorted(spec))
 
 
 class SweepError(ValueError):
@@ -99,14 +109,15 @@ def expand_family(preset_name: str, preset: dict, family: str) -> list[VisionRun
                     precision=precision,
                     momentum=float(spec["momentum"]),
                     width=float(group.get("width", spec["width"])),
-                    epochs=spec["epochs"],
+                    epochs=group.get("epochs", spec["epochs"]),
                     first_decay=float(spec["first_decay"]),
                     lr_flow=float(spec["lr_flow"]),
                     batch_size=spec["batch_size"],
                     eval_batch_size=spec["eval_batch_size"],
                     ema=tuple(float(b) for b in spec["ema"]),
                     wd_params=spec["wd_params"],
-                    checkpoints=tuple(sorted(spec["checkpoints"])),
+                    checkpoints=checkpoint_epochs(group.get("checkpoints", spec["checkpoints"])),
+                    sphere=spec["sphere"],
                     eval_every=spec["eval_every"],
                     resume_every=spec["resume_every"],
                     device=preset["device"],
@@ -118,3 +129,91 @@ def expand_family(preset_name: str, preset: dict, family: str) -> list[VisionRun
 def run_table(preset_name: str, preset: dict) -> dict[str, dict[str, VisionRun]]:
     """{family: {run_id: run}} for every family of a preset."""
     return {fam: {r.run_id: r for r in expand_family(preset_name, preset, fam)} for fam in preset["families"]}
+
+
+@dataclass(frozen=True)
+class MeasureJob:
+    """Every measure of one run at one checkpoint epoch, each for its weight sets (iterate, ema<coef>, finetuned):
+    one job, so that a checkpoint and its weight sets are loaded once and short jobs stay few."""
+
+    family: str
+    run_id: str
+    epoch: int
+    measures: tuple[tuple[str, tuple[str, ...]], ...]  # (measure, weight sets), in config order
+    snapshots: tuple[int, ...] = ()  # checkpoint epochs of the snapshot ensemble (measure 'ensemble')
+
+    @property
+    def path(self) -> str:
+        return f"results/{self.family}/{self.run_id}/measure/epoch{self.epoch}.parquet"
+
+    @property
+    def weights(self) -> tuple[str, ...]:
+        """Every weight set some measure of the job takes."""
+        return tuple(dict.fromkeys(w for _, weights in self.measures for w in weights))
+
+
+def ema_name(coef: float) -> str:
+    """The name of an EMA weight set, as in the tables: ema0.999."""
+    return f"ema{coef:g}"
+
+
+def _close(value: float, choices) -> bool:
+    return any(abs(value - c) <= 1e-12 * abs(c) for c in choices)
+
+
+def _matches(run: VisionRun, entry: dict) -> bool:
+    return all(key not in entry or _close(getattr(run, key), entry[key]) for key in ("lr", "wd"))
+
+
+def measure_jobs(family: str, spec: dict, runs: list[VisionRun]) -> list[MeasureJob]:
+    """Jobs of a family's ``measure`` entries: one per run and checkpoint that some entry's ``lr``, ``wd`` and
+    ``epochs`` filters keep, taking every measure asked there for the union of the weight sets asked; an
+    ``ensemble`` entry measures at its last snapshot epoch. Raises SweepError naming the entry when it selects
+    nothing, asks for a weight set the runs do not have, or for snapshots that are not checkpoints."""
+    asked: dict[tuple, dict] = {}  # (run_id, epoch) -> {measure: {weights: None}}
+    snapshots: dict[tuple, tuple] = {}
+    for i, entry in enumerate(spec["measure"]):
+        where = f"families.{family}.measure[{i}]"
+        chosen = [r for r in runs if _matches(r, entry)]
+        if not chosen:
+            wanted = {k: entry[k] for k in ("lr", "wd") if k in entry}
+            raise SweepError(f"{where}: no run of {family} has {wanted}")
+        if "finetuned" in entry["weights"] and spec.get("finetune") is None:
+            raise SweepError(f"{where}.weights: 'finetuned' needs families.{family}.finetune")
+        found = False
+        for run in chosen:
+            for weights in entry["weights"]:
+                if weights.startswith("ema") and weights not in {ema_name(c) for c in run.ema}:
+                    raise SweepError(f"{where}.weights: {weights!r} is not an EMA of {family} (ema: {list(run.ema)})")
+            if entry["measure"] == "ensemble":
+                epochs = checkpoint_epochs(entry["snapshots"])
+                if missing := sorted(set(epochs) - set(run.checkpoints)):
+                    raise SweepError(f"{where}.snapshots: {missing} are not checkpoints of {run.run_id}")
+                if snapshots.setdefault((run.run_id, epochs[-1]), epochs) != epochs:
+                    raise SweepError(f"{where}.snapshots: another ensemble of {run.run_id} ends at epoch {epochs[-1]}")
+                chosen_epochs = [epochs[-1]]
+            else:
+                allowed = set(checkpoint_epochs(entry["epochs"])) if "epochs" in entry else set(run.checkpoints)
+                chosen_epochs = [e for e in run.checkpoints if e in allowed]
+            for epoch in chosen_epochs:
+                found = True
+                measures = asked.setdefault((run.run_id, epoch), {})
+                measures.setdefault(entry["measure"], {}).update(dict.fromkeys(entry["weights"]))
+        if not found:
+            raise SweepError(f"{where}.epochs: none of {entry.get('epochs')} is a checkpoint of the runs it selects")
+    order = {r.run_id: i for i, r in enumerate(runs)}
+    return [
+        MeasureJob(
+            family,
+            rid,
+            epoch,
+            tuple((measure, tuple(weights)) for measure, weights in measures.items()),
+            snapshots.get((rid, epoch), ()),
+        )
+        for (rid, epoch), measures in sorted(asked.items(), key=lambda item: (order[item[0][0]], item[0][1]))
+    ]
+
+
+def finetune_jobs(jobs: list[MeasureJob]) -> list[tuple[str, str, int]]:
+    """(family, run_id, epoch) of every fine-tuning the measurements of finetuned weights need, in order."""
+    return list(dict.fromkeys((j.family, j.run_id, j.epoch) for j in jobs if "finetuned" in j.weights))

@@ -1,0 +1,26 @@
+"""Fine-tune one checkpoint (see wdecay.finetune)."""
+
+import sys
+from pathlib import Path
+
+from wdecay.joblog import send_to_log
+
+send_to_log(snakemake.log[0])
+
+from wdecay import finetune
+from wdecay.preempt import Stopped
+
+try:
+    finetune.finetune(
+        snakemake.params.run,
+        snakemake.params.finetune,
+        from_epoch=int(snakemake.wildcards.epoch),
+        checkpoint=snakemake.input.checkpoint,
+        data_dir=Path(snakemake.input.data[0]).parent,
+        metrics_path=snakemake.output.metrics,
+        model_path=snakemake.output.model,
+        work_dir=snakemake.params.work_dir,
+        threads=snakemake.threads,
+    )
+except Stopped as stopped:  # state saved: exit as the signal would have, so that the job is rerun
+    sys.exit(stopped.exit_code)
