@@ -46,7 +46,7 @@ def v1_frame():
 
 
 def test_seed_curves_draws_one_panel_per_model_and_returns_its_data(tmp_path):
-    fig, data = plotting.render(SPEC, v1_frame())
+    fig, data = plotting.render(SPEC, {"train": v1_frame()})
     axes = fig.get_axes()
     assert [ax.get_title().split("\n")[0] for ax in axes] == ["VGG16 on CIFAR-10", "PreAct ResNet-34 on CIFAR-100"]
     assert axes[0].get_yscale() == "log" and axes[0].get_legend() is not None and axes[1].get_legend() is None
@@ -68,7 +68,7 @@ def test_other_grids_get_plain_labels_and_missing_weights_fail_clearly():
     frame = v1_frame()
     frame.loc[frame.lr == 0.01, "lr"] = 0.02
     frame.loc[frame.lr == 0.02, "wd"] = 0.5
-    _, data = plotting.render(SPEC, frame)
+    _, data = plotting.render(SPEC, {"train": frame})
     assert "lr=0.02, wd=0.5" in set(data.config)
     with pytest.raises(ValueError, match="ema0.9"):
-        plotting.render(SPEC | {"weights": "ema0.9"}, frame)
+        plotting.render(SPEC | {"weights": "ema0.9"}, {"train": frame})

@@ -6,6 +6,10 @@ send_to_log(snakemake.log[0])
 
 from wdecay import plotting, tables
 
-frame = tables.concat(snakemake.input, tables.VISION_TRAIN).to_pandas()
-fig, data = plotting.render(snakemake.params.spec, frame)
+frames = {"train": None, "finetune": None, "measure": None}
+for kind, schema in (("train", tables.VISION_TRAIN), ("finetune", tables.FINETUNE), ("measure", tables.MEASURE)):
+    paths = [p for p in snakemake.input if f"/tables/{schema.metadata[b'table'].decode()}/" in p]
+    if paths:
+        frames[kind] = tables.concat(paths, schema).to_pandas()
+fig, data = plotting.render(snakemake.params.spec, frames)
 plotting.save(fig, data, snakemake.output.pdf, snakemake.output.png, snakemake.output.data)
