@@ -9,7 +9,16 @@ send_to_log(snakemake.log[0])
 from wdecay import claims, tables
 from wdecay.files import atomic_path
 
-frames = {Path(p).stem: tables.read(p, tables.VISION_TRAIN).to_pandas() for p in snakemake.input}
+# Claims name tables by family (training metrics), family:finetune and family:measure.
+KINDS = {
+    "vision_train": ("", tables.VISION_TRAIN),
+    "finetune": (":finetune", tables.FINETUNE),
+    "measure": (":measure", tables.MEASURE),
+}
+frames = {}
+for path in map(Path, snakemake.input):
+    suffix, schema = KINDS[path.parent.name]
+    frames[path.stem + suffix] = tables.read(path, schema).to_pandas()
 rows = claims.evaluate(frames, snakemake.params.preset)
 tables.write(tables.to_table(rows, tables.CLAIMS), tables.CLAIMS, snakemake.output.table)
 with atomic_path(snakemake.output.text) as tmp:

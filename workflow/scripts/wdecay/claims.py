@@ -5,25 +5,14 @@ the verdict rests on. Thresholds are the catalogue's; they are evaluated on what
 This module does not import pandas itself, so the Snakemake process can ask it which families claims need.
 """
 
+from . import claims_measures, claims_neurips
 from .curves import config_roles, decay_epoch, final_rows
 from .provenance import code_version
+from .verdict import fmt
 
-REPRODUCED, NOT_REPRODUCED, NOT_ENOUGH = "reproduced", "not reproduced", "not enough data"
-
-
-def _row(claim, check, scope, status, measured, expected) -> dict:
-    return {
-        "claim": claim,
-        "check": check,
-        "scope": scope,
-        "status": status,
-        "measured": measured,
-        "expected": expected,
-    }
-
-
-def _verdict(ok: bool) -> str:
-    return REPRODUCED if ok else NOT_REPRODUCED
+from .verdict import NOT_ENOUGH, NOT_REPRODUCED, REPRODUCED
+from .verdict import row as _row
+from .verdict import verdict as _verdict
 
 
 def four_configs(panel):
@@ -46,8 +35,7 @@ def _mean_final(rows, column) -> float:
 
 
 def _fmt_configs(values: dict, unit="%") -> str:
-    scale = 100 if unit == "%" else 1
-    return ", ".join(f"{k} {v * scale:.3g}{unit}" for k, v in values.items())
+    return fmt(values, unit)
 
 
 def c01(tables) -> list[dict]:
@@ -130,23 +118,26 @@ def c02(tables) -> list[dict]:
     return rows
 
 
-CLAIMS = {"C01": (("V1",), c01), "C02": (("V1",), c02)}
+# claim: [(tables it reads, check), ...]. A table is named by its family (training metrics), or family:finetune
+# and family:measure for the fine-tuning and measurement tables.
+CLAIMS = {"C01": [(("V1",), c01)], "C02": [(("V1",), c02)]} | claims_measures.CLAIMS | claims_neurips.CLAIMS
 
 
 def families() -> set[str]:
     """Families whose tables some claim reads."""
-    return {f for needed, _ in CLAIMS.values() for f in needed}
+    return {name.split(":")[0] for variants in CLAIMS.values() for needed, _ in variants for name in needed}
 
 
 def evaluate(tables: dict, preset: str) -> list[dict]:
     """Rows of every claim; a claim whose families this preset did not train is 'not enough data'."""
     rows = []
-    for claim, (needed, check) in CLAIMS.items():
-        missing = [f for f in needed if f not in tables or tables[f].empty]
-        if missing:
-            rows.append(_row(claim, "all", "", NOT_ENOUGH, f"no table for {', '.join(missing)}", ""))
-        else:
-            rows += check(tables)
+    for claim, variants in CLAIMS.items():
+        for needed, check in variants:
+            missing = [f for f in needed if f not in tables or tables[f].empty]
+            if missing:
+                rows.append(_row(claim, "all", "", NOT_ENOUGH, f"no table for {', '.join(missing)}", ""))
+            else:
+                rows += check(tables)
     return [row | {"preset": preset, "code_version": code_version()} for row in rows]
 
 
