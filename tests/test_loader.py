@@ -1,6 +1,7 @@
 import numpy as np
 import torch
-from wdecay.loader import DeviceImages, channel_stats
+from wdecay.loader import DeviceImages, channel_stats, memory_format
+from wdecay.models import build_model
 
 
 def make(n=10, size=4):
@@ -10,13 +11,13 @@ def make(n=10, size=4):
     return x, y
 
 
-def test_batches_are_normalised_nchw_channels_last():
+def test_batches_are_normalised_nchw_in_the_layout_of_the_device():
     x, y = make()
     mean, std = channel_stats(x)
     data = DeviceImages(x, y, mean, std, torch.device("cpu"))
     batch, labels = next(data.sequential(10))
     assert batch.shape == (10, 3, 4, 4) and batch.dtype == torch.float32
-    assert batch.is_contiguous(memory_format=torch.channels_last)
+    assert batch.is_contiguous() and memory_format(torch.device("cuda")) == torch.channels_last
     expected = (x.astype(np.float64) / 255 - mean) / std
     np.testing.assert_allclose(batch.permute(0, 2, 3, 1).numpy(), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(batch.mean((0, 2, 3)).numpy(), 0, atol=1e-5)
@@ -51,3 +52,14 @@ def test_a_resumed_epoch_continues_the_same_order():
     gen.set_state(state)
     rest = [labels.tolist() for _, labels in data.shuffled(4, gen, start=2)]
     assert len(whole) == 5 and rest == whole[2:]
+
+
+def test_a_narrow_resnet_trains_on_large_images_on_cpu():
+    """Regression: channels-last backward of a 1/16-width ResNet-18 on 64x64 images aborted the process (PyTorch
+    2.14, CPU); batches and model now use the standard layout on CPU."""
+    x, y = make(8, 64)
+    data = DeviceImages(x, y % 3, *channel_stats(x), torch.device("cpu"))
+    model = build_model("preact_resnet18", 3, 0.0625).to(memory_format=memory_format(torch.device("cpu")))
+    batch, labels = next(data.sequential(8))
+    torch.nn.functional.cross_entropy(model(batch), labels).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())

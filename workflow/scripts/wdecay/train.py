@@ -24,7 +24,7 @@ from tqdm import tqdm
 from . import datasets, tables
 from .ema import EMA, recompute_bn_stats
 from .files import atomic_path, link_or_copy
-from .loader import DeviceImages, channel_stats
+from .loader import DeviceImages, channel_stats, memory_format
 from .models import build_model
 from .optim import decay_groups, make_sgd, project_to_sphere, set_lr, squared_norm, step_lr
 from .preempt import StopRequest, Stopped
@@ -94,7 +94,7 @@ class VisionTrainer:
         self.model = build_model(run["model"], self.meta["classes"], run["width"])
         if init_weights is not None:
             self.model.load_state_dict(init_weights)
-        self.model.to(device, memory_format=torch.channels_last)
+        self.model.to(device, memory_format=memory_format(device))
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         if run["sphere"]:
             project_to_sphere(self.trainable)
