@@ -50,6 +50,11 @@ def run_params(family):
     return lambda wildcards: PLAN.run(family, wildcards.run_id).params()
 
 
+def run_dataset(wildcards):
+    """Input function: the prepared dataset of the run named by the wildcards (family, run_id)."""
+    return prepared(PLAN.run(wildcards.family, wildcards.run_id).dataset)
+
+
 def run_data(family):
     """Input function: the prepared dataset of one run of ``family``."""
     return lambda wildcards: prepared(PLAN.run(family, wildcards.run_id).dataset)
@@ -65,6 +70,11 @@ def runs_by_checkpoints(runs):
 
 def measure_job(wildcards):
     return PLAN.measure_jobs[(wildcards.family, wildcards.run_id, int(wildcards.epoch))]
+
+
+def measures_asked(wildcards):
+    """{measure: [weight sets]} of the measurement job named by the wildcards."""
+    return {m: list(weights) for m, weights in measure_job(wildcards).measures}
 
 
 def measured_weights(wildcards):

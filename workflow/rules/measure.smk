@@ -6,7 +6,7 @@
 rule finetune:
     input:
         checkpoint="results/{family}/{run_id}/ckpt/epoch{epoch}.pt",
-        data=lambda wildcards: prepared(PLAN.run(wildcards.family, wildcards.run_id).dataset),
+        data=run_dataset,
     output:
         metrics="results/{family}/{run_id}/finetune/epoch{epoch}/metrics.parquet",
         model="results/{family}/{run_id}/finetune/epoch{epoch}/model.pt",
@@ -37,7 +37,7 @@ rule measure:
     input:
         unpack(measured_weights),
         data=measurement_data,
-        train=lambda wildcards: prepared(PLAN.run(wildcards.family, wildcards.run_id).dataset),
+        train=run_dataset,
     output:
         "results/{family}/{run_id}/measure/epoch{epoch}.parquet",
     log:
@@ -57,7 +57,7 @@ rule measure:
         **job_resources("measure"),
     params:
         run=lambda wildcards: PLAN.run(wildcards.family, wildcards.run_id).params(),
-        measures=lambda wildcards: {m: list(w) for m, w in measure_job(wildcards).measures},
+        measures=measures_asked,
         settings=PLAN.spec["measurement"],
     script:
         "../scripts/measure.py"

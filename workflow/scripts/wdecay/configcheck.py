@@ -187,7 +187,11 @@ def _check_figures(figures: dict, families: set[str]) -> list[str]:
             elif target is None or "same_as" in target:
                 problems.append(f"{where}.same_as: {fig['same_as']!r} is not a figure with its own definition")
             continue
-        needed = {"seed_curves": ("family", "metric", "ylabel"), "panels": ("family", "panels"), "runs": ("family", "panels")}
+        needed = {
+            "seed_curves": ("family", "metric", "ylabel"),
+            "panels": ("family", "panels"),
+            "runs": ("family", "panels"),
+        }
         missing = [k for k in ("plot", *needed.get(fig.get("plot"), ())) if k not in fig]
         if missing:
             problems.append(f"{where}: missing {', '.join(missing)} (or give same_as)")
