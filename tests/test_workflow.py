@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import BIN, ROOT, copy_workflow, snakemake, write_cifar
+from test_datasets_extra import write_cifar5m, write_tiny_imagenet
 
 pytestmark = pytest.mark.workflow
 
@@ -40,27 +41,69 @@ def test_tiny_dry_run_plans_every_figure(workflow):
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
     assert counts == {
-        "prepare_dataset": 2,
+        "prepare_dataset": 6,
         "train_V1": 24,
-        "aggregate_vision_train": 1,
+        "train_V2": 6,
+        "train_V2_2": 3,  # V3: the fine-tuned trajectories, checkpointed along the large-LR phase
+        "train_V4": 3,
+        "train_N1": 6,
+        "train_N2": 8,
+        "train_N3": 9,
+        "train_N4": 3,
+        "train_N4_2": 3,  # the lambda = 0.0125 runs, fine-tuned from their checkpoints
+        "finetune": 9 + 9 + 6,
+        "measure": 10 + 9 + 9 + 12,  # one job per checkpoint measured: V2, V4, N3, N4
+        "aggregate_vision_train": 7,
+        "aggregate_finetune": 3,
+        "aggregate_measure": 4,
         "claims": 1,
-        "figure": 4,
+        "figure": 28,
         "all": 1,
-        "total": 33,
+        "total": 179,
     }
 
 
-def test_paper_dry_run_plans_v1_with_downloads(workflow):
+def place_raw_datasets(workflow):
+    """Empty stand-ins for the CIFAR-5m parts and the Tiny-ImageNet folder, which are never downloaded: enough
+    for a dry run, which plans from their paths and never reads them."""
+    (workflow / "resources" / "tiny-imagenet" / "tiny-imagenet-200").mkdir(parents=True)
+    (workflow / "resources" / "cifar5m").mkdir(parents=True)
+    for part in range(6):
+        (workflow / "resources" / "cifar5m" / f"cifar5m_part{part}.npz").touch()
+
+
+def test_paper_dry_run_plans_every_vision_family_and_its_measurements(workflow):
+    place_raw_datasets(workflow)
     result = snakemake(workflow, "-n", "--quiet", "rules", "--config", "preset=paper")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
-    assert counts["train_V1"] == 60 and counts["download_cifar"] == 2 and counts["prepare_dataset"] == 2
+    trained = {"V1": 60, "V2": 30 + 15, "V4": 15, "N1": 42, "N2": 24, "N3": 36, "N4": 15 + 5}
+    for family, runs in trained.items():
+        assert sum(n for rule, n in counts.items() if rule.startswith(f"train_{family}")) == runs, family
+    # fine-tunings: V2's 15 fine-tuned runs and V4's 15 at 50 checkpoints each, N4's 5 at 11
+    assert counts["finetune"] == 750 + 750 + 55
+    # measurement jobs, one per checkpoint measured: V2's 750 fine-tuned checkpoints and 5 after the first epoch;
+    # V4's 750 (trace and Jacobian together); N3's 36 final ones; N4's 55 fine-tuned and 20 final ones
+    assert counts["measure"] == (750 + 5) + 750 + 36 + (55 + 20)
+    assert counts["figure"] == 28
+    assert counts["download_cifar"] == 2
+
+
+def test_missing_raw_dataset_is_named_before_any_job(workflow):
+    result = snakemake(workflow, "-n", "--config", "preset=paper")
+    assert result.returncode != 0
+    assert "resources/cifar5m/cifar5m_part0.npz" in result.stderr + result.stdout
 
 
 def test_one_figure_plans_only_its_jobs(workflow):
     result = snakemake(workflow, "results/figures/iclr_fig11.pdf", "-n", "--quiet", "rules")
     counts = job_counts(result.stdout + result.stderr)
     assert counts["figure"] == 1 and "claims" not in counts and counts["train_V1"] == 24
+    assert "measure" not in counts and "train_N3" not in counts
+    result = snakemake(workflow, "results/figures/neurips_tab3.pdf", "-n", "--quiet", "rules")
+    counts = job_counts(result.stdout + result.stderr)
+    jobs = {"prepare_dataset": 2, "train_N3": 9, "measure": 9, "aggregate_vision_train": 1, "aggregate_measure": 1}
+    assert counts == jobs | {"figure": 1, "total": 23}
 
 
 @pytest.mark.parametrize(
@@ -91,24 +134,36 @@ def test_tiny_preset_end_to_end(workflow):
     result = snakemake(workflow, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     figures = workflow / "results" / "figures"
-    for name in ("iclr_fig01", "iclr_fig11", "neurips_fig11", "neurips_fig12"):
+    config = yaml.safe_load((workflow / "config.yaml").read_text())
+    for name in config["figures"]:
         assert (figures / f"{name}.pdf").stat().st_size > 5000 and (figures / f"{name}.png").stat().st_size > 5000
         data = pq.read_table(figures / f"{name}.data.parquet").to_pandas()
+        assert len(data) > 0, name
+    for name in ("iclr_fig01", "iclr_fig11", "neurips_fig11", "neurips_fig12"):
+        data = pq.read_table(figures / f"{name}.data.parquet").to_pandas()
         assert data.run_id.nunique() == 24 and data.seed.nunique() == 2
-    table = pd.read_parquet(workflow / "results" / "tables" / "vision_train")
-    assert len(table) == 24 * 11 * 2 and table.code_version.nunique() == 1  # 24 runs, 11 evals, iterate + EMA
-    for run_id in table.run_id.unique():
+    tab2 = pq.read_table(figures / "neurips_tab2.data.parquet").to_pandas()
+    assert len(tab2) == 2 * 9 and set(tab2.weights) == {"ema0.9"}  # two heat maps over the 3 x 3 grid
+    tables = workflow / "results" / "tables"
+    train = pd.read_parquet(tables / "vision_train" / "V1.parquet")
+    assert len(train) == 24 * 11 * 2 and train.code_version.nunique() == 1  # 24 runs, 11 evals, iterate + EMA
+    for run_id in train.run_id.unique():
         assert (workflow / "results" / "V1" / run_id / "ckpt" / "epoch20.pt").exists()
         assert not (workflow / "results" / "V1" / run_id / "train" / ".partial").exists()
+    measure = pd.read_parquet(tables / "measure")
+    assert set(measure.measure) == {"hessian_trace", "jacobian_norm", "noise_scale", "hessian_noise", "ensemble"}
+    assert measure.value.notna().all() and set(measure.family) == {"V2", "V4", "N3", "N4"}
+    assert len(pd.read_parquet(tables / "finetune")) == 24 * 2  # before and after each fine-tuning
     claims = pq.read_table(workflow / "results" / "claims.parquet").to_pandas()
-    assert set(claims.claim) == {"C01", "C02"} and set(claims.status) <= {"reproduced", "not reproduced"}
+    assert set(claims.claim) == {f"C{i:02d}" for i in range(1, 17)}
+    assert set(claims.status) <= {"reproduced", "not reproduced"}
     assert "# Claims on preset tiny" in (workflow / "results" / "claims.md").read_text()
 
     again = snakemake(workflow, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
     report = snakemake(workflow, "--report", "report.html")
     assert report.returncode == 0, report.stderr[-2000:]
-    assert "iclr_fig01" in (workflow / "report.html").read_text(errors="replace")
+    assert "neurips_tab3" in (workflow / "report.html").read_text(errors="replace")
 
 
 def test_cifar_files_in_true_format_run_through_the_workflow(workflow):
@@ -150,3 +205,59 @@ def test_cifar_files_in_true_format_run_through_the_workflow(workflow):
     assert meta["classes"] <= 100 and meta["train_size"] == 100 and meta["shape"] == [32, 32, 3]
     assert yaml.safe_load((workflow / "results" / "data" / "c10_sub" / "meta.json").read_text())["train_size"] == 50
     assert (workflow / "results" / "V1" / "resnet34_c100_lr0.1_wd0.01_fp32_s0" / "ckpt" / "epoch1.pt").exists()
+
+
+def test_cifar5m_and_tiny_imagenet_files_in_true_format_run_through_the_workflow(workflow):
+    """CIFAR-5m parts and a tiny-imagenet-200 tree feed the NeurIPS families: a size sweep over CIFAR-5m subsets,
+    and a grid on Tiny-ImageNet measured at the end (projected Jacobian above 2 classes, noise scale, ensemble)."""
+    write_cifar5m(workflow / "fake" / "c5m")
+    write_tiny_imagenet(workflow / "fake" / "tin")
+    small = {"seeds": [0], "width": 0.0625, "batch_size": 8, "eval_batch_size": 50, "kind": "vision"}
+    preset = {
+        "description": "fake CIFAR-5m and Tiny-ImageNet",
+        "device": "cpu",
+        "datasets": {
+            "c5m": {"source": "cifar5m", "root": "fake/c5m", "test_size": 30},
+            "c5m_sub": {"source": "subset", "of": "c5m", "per_class": 3},
+            "tin": {"source": "tiny_imagenet", "root": "fake/tin"},
+        },
+        "families": {
+            "N1": small
+            | {
+                "epochs": 1,
+                "ema": [],
+                "grid": [
+                    {"model": "preact_resnet18", "dataset": "c5m_sub", "epochs": 3, "lr": [0.05], "wd": [0.0, 0.01]},
+                    {"model": "preact_resnet18", "dataset": "c5m", "lr": [0.05], "wd": [0.0, 0.01]},
+                ],
+            },
+            "N3": small
+            | {
+                "epochs": 3,
+                "first_decay": 1.0,
+                "ema": [0.9],
+                "checkpoints": [2, 3],
+                "grid": [{"model": "preact_resnet18", "dataset": "tin", "lr": [0.05], "wd": [0.001, 0.01]}],
+                "measure": [
+                    {"measure": "jacobian_norm", "weights": ["ema0.9"], "epochs": [3]},
+                    {"measure": "noise_scale", "weights": ["iterate"], "epochs": [3]},
+                    {"measure": "ensemble", "weights": ["ema0.9"], "snapshots": [2, 3]},
+                ],
+            },
+        },
+        "measurement": {"batch_size": 4, "exact_jacobian_max_classes": 2, "jacobian_probes": 4, "noise_draws": 4},
+    }
+    (workflow / "extra.yaml").write_text(yaml.safe_dump({"preset": "fake_real", "presets": {"fake_real": preset}}))
+    targets = [f"results/figures/{name}.pdf" for name in ("neurips_fig01", "neurips_fig04", "neurips_tab3")]
+    result = snakemake(workflow, *targets, "--cores", "2", "--configfile", "extra.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    sizes = pq.read_table(workflow / "results" / "figures" / "neurips_fig01.data.parquet").to_pandas()
+    assert sizes.x.nunique() == 2 and sizes.x.max() == 115  # all of parts 0-4, and a subset
+    measure = pd.read_parquet(workflow / "results" / "tables" / "measure" / "N3.parquet")
+    jac = measure[measure.measure == "jacobian_norm"]
+    assert (jac.samples == 4).all() and (jac[jac.quantity == "norm"].stderr > 0).all()
+    assert set(measure.measure) == {"jacobian_norm", "noise_scale", "ensemble"}
+    ens = measure[measure.measure == "ensemble"].set_index("quantity").value
+    assert ens.between(0, 1).all() and set(ens.index) == {"ensemble_err", "ema_err", "snapshot_err", "tvd"}
+    meta = yaml.safe_load((workflow / "results" / "data" / "tin" / "meta.json").read_text())
+    assert meta["classes"] == 3 and meta["shape"] == [64, 64, 3]
