@@ -110,7 +110,7 @@ BAD = {
     "unknown dataset": (
         set_key(["presets", "tiny", "families", "V1", "grid", 2, "dataset"], "cifar11"),
         r"presets\.tiny\.families\.V1\.grid\[2\]\.dataset: 'cifar11' is not a dataset of preset "
-        r"tiny \(known: digits10, digits10_32px, digits10_b, digits10_n100, digits10_sub\)",
+        r"tiny \(known: digits10, digits10_32px, digits10_b, digits10_n100, digits10_n300, digits10_sub\)",
     ),
     "unknown preset": (set_key(["preset"], "papr"), r"preset: 'papr' is not a preset \(known: tiny, small, paper\)"),
     "unknown precision": (
