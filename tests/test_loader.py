@@ -17,7 +17,9 @@ def test_batches_are_normalised_nchw_in_the_layout_of_the_device():
     data = DeviceImages(x, y, mean, std, torch.device("cpu"))
     batch, labels = next(data.sequential(10))
     assert batch.shape == (10, 3, 4, 4) and batch.dtype == torch.float32
-    assert batch.is_contiguous() and memory_format(torch.device("cuda")) == torch.channels_last
+    assert batch.is_contiguous(memory_format=torch.channels_last)  # forward passes
+    training, _ = next(data.shuffled(10, torch.Generator().manual_seed(0)))
+    assert training.is_contiguous() and memory_format(torch.device("cuda")) == torch.channels_last
     expected = (x.astype(np.float64) / 255 - mean) / std
     np.testing.assert_allclose(batch.permute(0, 2, 3, 1).numpy(), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(batch.mean((0, 2, 3)).numpy(), 0, atol=1e-5)
@@ -56,10 +58,10 @@ def test_a_resumed_epoch_continues_the_same_order():
 
 def test_a_narrow_resnet_trains_on_large_images_on_cpu():
     """Regression: channels-last backward of a 1/16-width ResNet-18 on 64x64 images aborted the process (PyTorch
-    2.14, CPU); batches and model now use the standard layout on CPU."""
+    2.14, CPU); training batches and the model now use the standard layout on CPU."""
     x, y = make(8, 64)
     data = DeviceImages(x, y % 3, *channel_stats(x), torch.device("cpu"))
     model = build_model("preact_resnet18", 3, 0.0625).to(memory_format=memory_format(torch.device("cpu")))
-    batch, labels = next(data.sequential(8))
+    batch, labels = next(data.shuffled(8, torch.Generator().manual_seed(0)))
     torch.nn.functional.cross_entropy(model(batch), labels).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())

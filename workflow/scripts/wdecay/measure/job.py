@@ -14,7 +14,7 @@ import time
 import torch
 
 from .. import datasets, tables
-from ..loader import DeviceImages, channel_stats
+from ..loader import DeviceImages, channel_stats, memory_format
 from ..models import build_model
 from ..provenance import code_version
 from ..train import ID_COLUMNS, resolve_device, set_fp32_mode
@@ -36,7 +36,8 @@ def load_weights(path, weights: str) -> tuple[dict, dict]:
 def estimates(measure: str, model, data: DeviceImages, classes: int, run: dict, settings: dict) -> dict[str, Estimate]:
     """{quantity: estimate} of one measure (exact values have stderr 0 and 0 samples)."""
     seed, batch_size = settings["seed"], settings["batch_size"]
-    batches = [(x.contiguous(), y) for x, y in data.sequential(batch_size)]
+    layout = memory_format(data.x.device)  # measures back-propagate: the layout safe for that on the device
+    batches = [(x.contiguous(memory_format=layout), y) for x, y in data.sequential(batch_size)]
     if measure == "hessian_trace":
         from . import hessian
 
@@ -59,6 +60,7 @@ def estimates(measure: str, model, data: DeviceImages, classes: int, run: dict, 
         from . import noise
 
         x, y = next(data.sequential(len(data)))
+        x = x.contiguous(memory_format=layout)
         return {
             "sigma_sq": noise.noise_scale(
                 model, x, y, run["batch_size"], settings["noise_draws"], seed, chunk=batch_size
@@ -76,7 +78,7 @@ def ensemble(snapshots: list, model, data: DeviceImages, batch_size: int) -> dic
     """Snapshot ensemble against one weight set (usually an EMA) on ``data``: errors and TVD, exact."""
     from .ensemble import ensemble_vs_ema
 
-    got = ensemble_vs_ema(snapshots, model, [(x.contiguous(), y) for x, y in data.sequential(batch_size)])
+    got = ensemble_vs_ema(snapshots, model, list(data.sequential(batch_size)))
     names = {"ensemble_error": "ensemble_err", "ema_error": "ema_err", "snapshot_error": "snapshot_err", "tvd": "tvd"}
     return {names[k]: Estimate(v, 0.0, 0) for k, v in got.items()}
 
