@@ -14,9 +14,8 @@ import torch
 
 from . import tables
 from .files import atomic_path
-from .preempt import StopRequest, Stopped
 from .provenance import code_version
-from .train import ID_COLUMNS, VisionTrainer, resolve_device, set_fp32_mode
+from .train import ID_COLUMNS, VisionTrainer, fit_or_save, resolve_device, set_fp32_mode
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +57,7 @@ def finetune(
     if state["epoch"] != from_epoch:
         raise ValueError(f"{checkpoint}: holds epoch {state['epoch']}, expected {from_epoch}")
     trainer = VisionTrainer(ft_run, data_dir, work_dir, device, init_weights=state["model"])
-    stop = StopRequest()
-    with stop.listening():
-        try:
-            trained = trainer.fit(stop)
-        except Stopped as e:
-            log.warning("%s; its state is saved in %s: rerun the job to resume from there", e, work_dir)
-            raise
+    trained = fit_or_save(trainer, work_dir)
     rows = rows_of(run, ft, from_epoch, trained)
     with atomic_path(model_path) as tmp:
         torch.save({"run": run, "finetune": ft, "from_epoch": from_epoch, "model": trainer.model.state_dict()}, tmp)

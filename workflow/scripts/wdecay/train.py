@@ -291,6 +291,17 @@ class VisionTrainer:
         return self.rows
 
 
+def fit_or_save(trainer: VisionTrainer, work_dir) -> list[dict]:
+    """``trainer.fit`` while listening for stop signals; a stop saves the resumable state and raises ``Stopped``."""
+    stop = StopRequest()
+    with stop.listening():
+        try:
+            return trainer.fit(stop)
+        except Stopped as e:
+            log.warning("%s; its state is saved in %s: rerun the job to resume from there", e, work_dir)
+            raise
+
+
 def train(run: dict, data_dir, metrics_path, checkpoint_paths: dict[int, str], work_dir, threads: int = 1) -> None:
     """Run one training job end to end and publish its outputs (metrics parquet and checkpoints). A stop request
     (see ``preempt``) saves the resumable state and raises ``Stopped``."""
@@ -299,13 +310,7 @@ def train(run: dict, data_dir, metrics_path, checkpoint_paths: dict[int, str], w
     device = resolve_device(run["device"])
     log.info("run %s on %s (%d threads): %s", run["run_id"], device, threads, json.dumps(run))
     trainer = VisionTrainer(run, data_dir, work_dir, device)
-    stop = StopRequest()
-    with stop.listening():
-        try:
-            rows = trainer.fit(stop)
-        except Stopped as e:
-            log.warning("%s; its state is saved in %s: rerun the job to resume from there", e, work_dir)
-            raise
+    rows = fit_or_save(trainer, work_dir)
     for epoch, path in checkpoint_paths.items():
         link_or_copy(trainer.checkpoint_path(epoch), path)
     tables.write(tables.to_table(rows, tables.VISION_TRAIN), tables.VISION_TRAIN, metrics_path)
