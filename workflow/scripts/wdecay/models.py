@@ -87,21 +87,27 @@ class PreActResNet(nn.Module):
     """PreAct ResNet with a CIFAR stem (3x3 conv, no max-pool), a BatchNorm on the input as in the authors' code,
     learnable BatchNorm everywhere, a final BN-ReLU, adaptive average pooling and a linear classifier."""
 
+    block = PreActBlock
+    affine = True  # of every BatchNorm outside the blocks
+
     def __init__(self, blocks: tuple[int, ...], n_classes: int, width: float = 1.0):
         super().__init__()
         c = scaled(64, width)
-        self.bn_in = nn.BatchNorm2d(3)
-        self.conv1 = nn.Conv2d(3, c, 3, padding=1, bias=False)
+        self.bn_in = nn.BatchNorm2d(3, affine=self.affine)
+        self.conv1 = self.stem(c)
         stages, c_in = [], c
         for i, n in enumerate(blocks):
             c_out = scaled(64 * 2**i, width)
             for j in range(n):
-                stages.append(PreActBlock(c_in, c_out, stride=2 if (i > 0 and j == 0) else 1))
+                stages.append(self.block(c_in, c_out, stride=2 if (i > 0 and j == 0) else 1))
                 c_in = c_out
         self.blocks = nn.Sequential(*stages)
-        self.bn_out = nn.BatchNorm2d(c_in)
+        self.bn_out = nn.BatchNorm2d(c_in, affine=self.affine)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.linear = nn.Linear(c_in, n_classes)
+
+    def stem(self, c: int) -> nn.Module:
+        return nn.Conv2d(3, c, 3, padding=1, bias=False)
 
     def forward(self, x):
         out = self.blocks(self.conv1(self.bn_in(x)))
@@ -139,22 +145,15 @@ class SIPreActResNet(PreActResNet):
     every sum are normalised), and a fixed random classifier. The training loss is then invariant to scaling any
     convolution weight, and every trainable parameter is such a weight: projected SGD keeps them on the sphere."""
 
+    block = SIPreActBlock
+    affine = False
+
     def __init__(self, blocks: tuple[int, ...], n_classes: int, width: float = 1.0):
-        nn.Module.__init__(self)
-        c = scaled(64, width)
-        self.bn_in = nn.BatchNorm2d(3, affine=False)
-        self.conv1 = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c, affine=False))
-        stages, c_in = [], c
-        for i, n in enumerate(blocks):
-            c_out = scaled(64 * 2**i, width)
-            for j in range(n):
-                stages.append(SIPreActBlock(c_in, c_out, stride=2 if (i > 0 and j == 0) else 1))
-                c_in = c_out
-        self.blocks = nn.Sequential(*stages)
-        self.bn_out = nn.BatchNorm2d(c_in, affine=False)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.linear = nn.Linear(c_in, n_classes)
+        super().__init__(blocks, n_classes, width)
         self.linear.requires_grad_(False)
+
+    def stem(self, c: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c, affine=False))
 
 
 def build_model(name: str, n_classes: int, width: float = 1.0) -> nn.Module:
