@@ -8,6 +8,7 @@ from the fine-tuning job's output. Inputs are normalised with the statistics of 
 in training.
 """
 
+import functools
 import logging
 import time
 
@@ -23,9 +24,8 @@ from . import Estimate
 log = logging.getLogger(__name__)
 
 
-def load_weights(path, weights: str) -> tuple[dict, dict]:
-    """(model state dict, run settings) of a weight set: from a checkpoint, or a fine-tuned model file."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+def weight_set(state: dict, path, weights: str) -> tuple[dict, dict]:
+    """(model state dict, run settings) of a weight set in a loaded checkpoint or fine-tuned model file."""
     if weights in ("iterate", "finetuned"):
         return state["model"], state["run"]
     if weights not in state["ema"]:
@@ -94,8 +94,12 @@ def measure(run: dict, measures: dict, epoch: int, files: dict, data_dir, train_
     stats = channel_stats(train_splits["train"][0])
     classes = train_meta["classes"]
 
+    @functools.cache
+    def read(path: str) -> dict:  # a checkpoint holds the iterate and every EMA: read it once
+        return torch.load(path, map_location="cpu", weights_only=True)
+
     def load(path, name):
-        state, saved_run = load_weights(path, name)
+        state, saved_run = weight_set(read(str(path)), path, name)
         if saved_run["run_id"] != run["run_id"]:
             raise ValueError(f"{path}: belongs to run {saved_run['run_id']}, not {run['run_id']}")
         model = build_model(run["model"], classes, run["width"])
