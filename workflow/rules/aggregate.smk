@@ -9,7 +9,7 @@ rule aggregate_vision_train:
     log:
         "results/logs/tables/vision_train/{family}.log",
     wildcard_constraints:
-        family=one_of(PLAN.runs),
+        family=one_of(VISION_FAMILIES),
     retries: resource("report", "retries")
     localrule: True
     conda:

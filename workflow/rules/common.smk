@@ -9,6 +9,7 @@ sys.path.insert(0, f"{workflow.basedir}/workflow/scripts")
 
 # Importing the package brings no torch into the Snakemake process.
 from wdecay import claims, configcheck, datasets  # noqa: E402
+from wdecay.sweep import mimic_name  # noqa: E402
 
 BASE = Path(workflow.basedir)
 REPORT = BASE / "workflow" / "report"
@@ -23,6 +24,11 @@ PREPARED = list(datasets.PREPARED_FILES.values())
 VISION_TABLE = "results/tables/vision_train/{family}.parquet"
 FINETUNE_TABLE = "results/tables/finetune/{family}.parquet"
 MEASURE_TABLE = "results/tables/measure/{family}.parquet"
+LLM_TRAIN_TABLE = "results/tables/llm_train/{family}.parquet"
+LLM_FINETUNE_TABLE = "results/tables/llm_finetune/{family}.parquet"
+TOKEN_FILES = ["train.bin", "val.bin", "meta.json"]  # a corpus in nanoGPT's layout (wdecay.tokens)
+LLM_FAMILIES = [f for f in PLAN.runs if PLAN.is_llm(f)]
+VISION_FAMILIES = [f for f in PLAN.runs if not PLAN.is_llm(f)]
 CIFAR_FOLDERS = {name: layout[0] for name, layout in datasets.CIFAR_LAYOUT.items()}
 
 
@@ -134,8 +140,69 @@ def family_measures(wildcards):
     return [job.path for job in PLAN.measures if job.family == wildcards.family]
 
 
+def corpus_files(corpus):
+    return expand("results/data/{corpus}/{file}", corpus=corpus, file=TOKEN_FILES)
+
+
+def llm_checkpoints(family):
+    """Checkpoint iterations of a language-model family (the same for all its runs)."""
+    return sorted({step for run in PLAN.runs[family].values() for step in run.checkpoints})
+
+
+def llm_run_inputs(family):
+    """Input function: the corpus of a language-model run, and the schedule file of a mimic run."""
+
+    def inputs(wildcards):
+        run = PLAN.run(family, wildcards.run_id)
+        paths = {"corpus": corpus_files(run.dataset)}
+        if run.schedule == "mimic":
+            paths["schedule"] = f"results/{family}/schedules/{mimic_name(run.lr, run.mimic)}.json"
+        return paths
+
+    return inputs
+
+
+def mimicked_runs(wildcards):
+    """The training metrics of the runs a mimic schedule is computed from: the mimicked family's runs at its
+    learning rate with the mimicked and the reference lambda (all seeds and precisions)."""
+    source, lr, wd, reference = PLAN.mimics[wildcards.name]
+    return [
+        f"results/{source}/{run.run_id}/train/metrics.parquet"
+        for run in PLAN.runs[source].values()
+        if run.lr == lr and run.wd in (wd, reference) and run.l2 == 0
+    ]
+
+
+def mimic_settings(wildcards):
+    """Settings of the schedule: the mimicked runs' base schedule over the mimicking family's iterations."""
+    source, lr, _, _ = PLAN.mimics[wildcards.name]
+    run = next(r for r in PLAN.runs[source].values() if r.lr == lr)
+    own = next(iter(PLAN.runs[wildcards.family].values()))
+    return {
+        "schedule": run.schedule,
+        "lr": lr,
+        "warmup": run.warmup,
+        "lr_decay_iters": run.lr_decay_iters,
+        "min_lr_ratio": run.min_lr_ratio,
+        "max_iters": own.max_iters,
+    }
+
+
+def llm_family_finetunes(wildcards):
+    return [
+        f"results/{family}/{run_id}/finetune/step{step}/metrics.parquet"
+        for family, run_id, step in PLAN.llm_finetunes
+        if family == wildcards.family
+    ]
+
+
 def family_tables(family):
     """Every table of a family: its training metrics, and its fine-tuning and measurements where it has them."""
+    if PLAN.is_llm(family):
+        paths = [LLM_TRAIN_TABLE.format(family=family)]
+        if any(f == family for f, _, _ in PLAN.llm_finetunes):
+            paths.append(LLM_FINETUNE_TABLE.format(family=family))
+        return paths
     paths = [VISION_TABLE.format(family=family)]
     if any(f == family for f, _, _ in PLAN.finetunes):
         paths.append(FINETUNE_TABLE.format(family=family))

@@ -2,7 +2,8 @@
 # one family may keep different ones), one job per run_id of the run table. Hyper-parameters reach the job only
 # through `params`.
 
-for family, runs in PLAN.runs.items():
+for family in VISION_FAMILIES:
+    runs = PLAN.runs[family]
     for k, (epochs, run_ids) in enumerate(runs_by_checkpoints(runs).items()):
 
         rule:

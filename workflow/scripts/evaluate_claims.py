@@ -14,6 +14,8 @@ KINDS = {
     "vision_train": ("", tables.VISION_TRAIN),
     "finetune": (":finetune", tables.FINETUNE),
     "measure": (":measure", tables.MEASURE),
+    "llm_train": ("", tables.LLM_TRAIN),
+    "llm_finetune": (":finetune", tables.LLM_FINETUNE),
 }
 frames = {}
 for path in map(Path, snakemake.input):

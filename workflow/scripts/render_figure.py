@@ -6,8 +6,15 @@ send_to_log(snakemake.log[0])
 
 from wdecay import plotting, tables
 
-frames = {"train": None, "finetune": None, "measure": None}
-for kind, schema in (("train", tables.VISION_TRAIN), ("finetune", tables.FINETUNE), ("measure", tables.MEASURE)):
+KINDS = {
+    "train": tables.VISION_TRAIN,
+    "finetune": tables.FINETUNE,
+    "measure": tables.MEASURE,
+    "llm_train": tables.LLM_TRAIN,
+    "llm_finetune": tables.LLM_FINETUNE,
+}
+frames = dict.fromkeys(KINDS)
+for kind, schema in KINDS.items():
     paths = [p for p in snakemake.input if f"/tables/{schema.metadata[b'table'].decode()}/" in p]
     if paths:
         frames[kind] = tables.concat(paths, schema).to_pandas()

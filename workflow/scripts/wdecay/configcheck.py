@@ -14,13 +14,17 @@ import jsonschema
 import yaml
 
 from .sweep import (
+    LLMRun,
     MeasureJob,
     SweepError,
     VisionRun,
     checkpoint_epochs,
     ema_name,
     finetune_jobs,
+    is_llm,
+    llm_finetune_jobs,
     measure_jobs,
+    mimic_name,
     run_table,
 )
 
@@ -37,13 +41,28 @@ class Plan:
 
     preset: str
     spec: dict
-    runs: dict[str, dict[str, VisionRun]]  # family -> run_id -> run
+    runs: dict[str, dict[str, VisionRun | LLMRun]]  # family -> run_id -> run
     figures: dict[str, dict]  # buildable figures, `same_as` resolved
     measures: list[MeasureJob]
     finetunes: list[tuple[str, str, int]]  # (family, run_id, checkpoint epoch)
+    llm_finetunes: list[tuple[str, str, int]]  # (family, run_id, checkpoint iteration)
 
-    def run(self, family: str, run_id: str) -> VisionRun:
+    def run(self, family: str, run_id: str) -> VisionRun | LLMRun:
         return self.runs[family][run_id]
+
+    def is_llm(self, family: str) -> bool:
+        return is_llm(self.spec["families"][family])
+
+    @cached_property
+    def mimics(self) -> dict[str, tuple[str, float, float, float]]:
+        """{schedule file stem: (family mimicked, lr, its lambda, the reference lambda)} of the mimic runs."""
+        out = {}
+        for family, runs in self.runs.items():
+            for run in runs.values():
+                if getattr(run, "schedule", None) == "mimic":
+                    of = self.spec["families"][family]["mimic_of"]
+                    out[mimic_name(run.lr, run.mimic)] = (of["family"], run.lr, run.mimic, of["reference_wd"])
+        return out
 
     @cached_property
     def measure_jobs(self) -> dict[tuple, MeasureJob]:
@@ -131,13 +150,16 @@ def _check_preset(name: str, preset: dict) -> list[str]:
                 break
             seen.append(parent)
             spec = datasets[parent]
-    for fam, spec in preset["families"].items():
+    vision = {fam: spec for fam, spec in preset["families"].items() if not is_llm(spec)}
+    problems += [p for fam, spec in preset["families"].items() if is_llm(spec) for p in _check_llm(name, fam, preset)]
+    for fam, spec in vision.items():
         for g, group in enumerate(spec["grid"]):
             if group["dataset"] not in datasets:
                 problems.append(
                     f"{where}.families.{fam}.grid[{g}].dataset: {group['dataset']!r} is not a dataset "
                     f"of preset {name} (known: {', '.join(sorted(datasets))})"
                 )
+    for fam, spec in vision.items():
         for g, group in enumerate(spec["grid"]):
             epochs = group.get("epochs", spec["epochs"])
             owner = f"{where}.families.{fam}" + (f".grid[{g}]" if "checkpoints" in group else "")
@@ -154,7 +176,41 @@ def _check_preset(name: str, preset: dict) -> list[str]:
     return problems
 
 
-def _identity(run: VisionRun) -> dict:
+def _check_llm(name: str, fam: str, preset: dict) -> list[str]:
+    """References of a language-model family: its corpus, checkpoints within the run, micro-batches, the family
+    a mimic schedule follows (a cosine or constant family of this preset with runs at the mimicked lambdas and the
+    reference lambda, at the same learning rate)."""
+    problems, where, spec = [], f"presets.{name}.families.{fam}", preset["families"][fam]
+    corpora = preset.get("corpora", {})
+    if spec["dataset"] not in corpora:
+        known = ", ".join(sorted(corpora)) or "none"
+        problems.append(f"{where}.dataset: {spec['dataset']!r} is not a corpus of preset {name} (corpora: {known})")
+    late = [s for s in checkpoint_epochs(spec["checkpoints"]) if s > spec["max_iters"]]
+    if late:
+        problems.append(f"{where}.checkpoints: iteration {late[0]} is after max_iters ({spec['max_iters']})")
+    micro = spec.get("micro_batch", spec["batch_size"])
+    if spec["batch_size"] % micro:
+        problems.append(f"{where}.micro_batch: {micro} does not divide batch_size {spec['batch_size']}")
+    if spec["schedule"] == "mimic":
+        of = spec.get("mimic_of")
+        source = preset["families"].get(of["family"]) if of else None
+        if of is None:
+            problems.append(f"{where}.mimic_of: a mimic schedule needs the family it mimics")
+        elif source is None or not is_llm(source) or source["schedule"] == "mimic":
+            problems.append(f"{where}.mimic_of.family: {of['family']!r} is not a cosine or constant LLM family of {name}")
+        else:
+            for g, group in enumerate(spec["grid"]):
+                for lr in group["lr"]:
+                    have = {(float(l), float(w)) for sg in source["grid"] for l in sg["lr"] for w in sg["wd"]}
+                    for wd in [*group.get("mimic", []), of["reference_wd"]]:
+                        if (float(lr), float(wd)) not in have:
+                            problems.append(
+                                f"{where}.grid[{g}]: {of['family']} has no run with lr {lr} and wd {wd} to mimic"
+                            )
+    return problems
+
+
+def _identity(run) -> dict:
     return {k: v for k, v in run.params().items() if k not in ("preset", "device")}
 
 
@@ -191,6 +247,8 @@ def _check_figures(figures: dict, families: set[str]) -> list[str]:
             "seed_curves": ("family", "metric", "ylabel"),
             "panels": ("family", "panels"),
             "runs": ("family", "panels"),
+            "llm_curves": ("family", "panels"),
+            "llm_final": ("family", "panels"),
         }
         missing = [k for k in ("plot", *needed.get(fig.get("plot"), ())) if k not in fig]
         if missing:
@@ -259,6 +317,9 @@ def make_plan(config: dict, schema: dict) -> Plan:
         spec = {**FIGURE_DEFAULTS, **config["figures"][fig.get("same_as", fig_name)]}
         spec["families"] = figure_families(spec)
         if all(family in tables[name] for family in spec["families"]):
+            if spec["plot"].startswith("llm_"):
+                figures[fig_name] = spec
+                continue
             try:
                 figures[fig_name] = resolve_emas(spec, presets[name]["families"])
             except ConfigError as e:
@@ -270,4 +331,9 @@ def make_plan(config: dict, schema: dict) -> Plan:
         figures=figures,
         measures=measures[name],
         finetunes=finetune_jobs(measures[name]),
+        llm_finetunes=[
+            job
+            for fam, runs in tables[name].items()
+            for job in llm_finetune_jobs(fam, presets[name]["families"][fam], list(runs.values()))
+        ],
     )

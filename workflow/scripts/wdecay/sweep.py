@@ -126,9 +126,159 @@ def expand_family(preset_name: str, preset: dict, family: str) -> list[VisionRun
     return runs
 
 
-def run_table(preset_name: str, preset: dict) -> dict[str, dict[str, VisionRun]]:
-    """{family: {run_id: run}} for every family of a preset."""
-    return {fam: {r.run_id: r for r in expand_family(preset_name, preset, fam)} for fam in preset["families"]}
+@dataclass(frozen=True)
+class LLMRun:
+    """Every setting of one language-model run; ``params()`` is what the training job receives."""
+
+    preset: str
+    family: str
+    run_id: str
+    model: str
+    dataset: str
+    context: int
+    batch_size: int
+    micro_batch: int
+    seed: int
+    lr: float
+    wd: float
+    l2: float
+    optimizer: str
+    betas: tuple[float, ...]
+    momentum: float
+    decay_ln: bool
+    schedule: str
+    warmup: int
+    lr_decay_iters: int
+    min_lr_ratio: float
+    max_iters: int
+    precision: str
+    mimic: float | None  # the lambda of the mimicked run (schedule 'mimic')
+    grad_clip: float
+    ema: float
+    eval_every: int
+    eval_sequences: int
+    checkpoints: tuple[int, ...]
+    resume_every: int
+    compile: bool
+    device: str
+
+    def params(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def llm_run_id(spec: dict, model, context, lr, wd, l2, decay_iters, mimic, precision, seed, max_iters, tag="") -> str:
+    """e.g. ``gpt2_124m_owt256_lr0.0006_wd0.1_bf16_s0``; the l2 coefficient, optimizer, LayerNorm decay and a
+    schedule other than the standard cosine appear only when set (``_l2-1e-5``, ``_sgdm``, ``_ln``, ``_dec60000``,
+    ``_const``, ``_mimic0.1``)."""
+    parts = [model, f"{spec['dataset']}{context}", f"lr{fmt_number(lr)}", f"wd{fmt_number(wd)}"]
+    if l2:
+        parts.append(f"l2-{fmt_number(l2)}")
+    if spec["optimizer"] != "adamw":
+        parts.append(spec["optimizer"])
+    if spec["decay_ln"]:
+        parts.append("ln")
+    if spec["schedule"] == "cosine" and decay_iters != max_iters:
+        parts.append(f"dec{decay_iters}")
+    elif spec["schedule"] == "constant":
+        parts.append("const")
+    elif spec["schedule"] == "mimic":
+        parts.append(f"mimic{fmt_number(mimic)}")
+    parts += [precision, f"s{seed}"]
+    if tag:
+        parts.append(tag)
+    return "_".join(parts)
+
+
+def expand_llm_family(preset_name: str, preset: dict, family: str) -> list[LLMRun]:
+    """All runs of one language-model family, in config order (grid groups, then lr, wd, l2, decay iterations,
+    mimicked lambda, precision, seed)."""
+    spec = preset["families"][family]
+    runs, seen = [], {}
+    for g, group in enumerate(spec["grid"]):
+        model, context = group.get("model", spec["model"]), group.get("context", spec["context"])
+        mimics = group.get("mimic", [None])
+        if (spec["schedule"] == "mimic") != (mimics != [None]):
+            raise SweepError(f"families.{family}.grid[{g}].mimic: set it exactly when the schedule is mimic")
+        axes = itertools.product(
+            group["lr"],
+            group["wd"],
+            group.get("l2", [0.0]),
+            group.get("lr_decay_iters", [spec["lr_decay_iters"]]),
+            mimics,
+            group.get("precision", spec["precision"]),
+            group.get("seeds", spec["seeds"]),
+        )
+        for lr, wd, l2, decay_iters, mimic, precision, seed in axes:
+            decay_iters = decay_iters or spec["max_iters"]
+            rid = llm_run_id(
+                spec, model, context, lr, wd, l2, decay_iters, mimic, precision, seed, spec["max_iters"],
+                preset.get("run_tag", ""),
+            )  # fmt: skip
+            if rid in seen:
+                raise SweepError(f"families.{family}.grid[{g}] repeats run {rid} of grid[{seen[rid]}]")
+            seen[rid] = g
+            runs.append(
+                LLMRun(
+                    preset=preset_name,
+                    family=family,
+                    run_id=rid,
+                    model=model,
+                    dataset=spec["dataset"],
+                    context=int(context),
+                    batch_size=spec["batch_size"],
+                    micro_batch=spec.get("micro_batch", spec["batch_size"]),
+                    seed=int(seed),
+                    lr=float(lr),
+                    wd=float(wd),
+                    l2=float(l2),
+                    optimizer=spec["optimizer"],
+                    betas=tuple(float(b) for b in spec["betas"]),
+                    momentum=float(spec["momentum"]),
+                    decay_ln=spec["decay_ln"],
+                    schedule=spec["schedule"],
+                    warmup=spec["warmup"],
+                    lr_decay_iters=int(decay_iters),
+                    min_lr_ratio=float(spec["min_lr_ratio"]),
+                    max_iters=spec["max_iters"],
+                    precision=precision,
+                    mimic=None if mimic is None else float(mimic),
+                    grad_clip=float(spec["grad_clip"]),
+                    ema=float(spec["ema"]),
+                    eval_every=spec["eval_every"],
+                    eval_sequences=spec["eval_sequences"],
+                    checkpoints=checkpoint_epochs(spec["checkpoints"]),
+                    resume_every=spec["resume_every"],
+                    compile=spec["compile"],
+                    device=preset["device"],
+                )
+            )
+    return runs
+
+
+def is_llm(spec: dict) -> bool:
+    return spec.get("kind") == "llm"
+
+
+def run_table(preset_name: str, preset: dict) -> dict[str, dict]:
+    """{family: {run_id: run}} for every family of a preset (VisionRun or LLMRun by the family's kind)."""
+    table = {}
+    for fam, spec in preset["families"].items():
+        expand = expand_llm_family if is_llm(spec) else expand_family
+        table[fam] = {r.run_id: r for r in expand(preset_name, preset, fam)}
+    return table
+
+
+def llm_finetune_jobs(family: str, spec: dict, runs: list[LLMRun]) -> list[tuple[str, str, int]]:
+    """(family, run_id, checkpoint iteration) of every fine-tuning (MJ8) of a language-model family: each
+    checkpoint of each run when the family has a ``finetune`` entry."""
+    if not is_llm(spec) or spec.get("finetune") is None:
+        return []
+    return [(family, r.run_id, step) for r in runs for step in r.checkpoints if step > 0]
+
+
+def mimic_name(lr: float, wd: float) -> str:
+    """The file stem of the schedule mimicking the runs with rate ``lr`` and WD ``wd``: mimic_lr0.0006_wd0.1."""
+    return f"mimic_lr{fmt_number(lr)}_wd{fmt_number(wd)}"
 
 
 @dataclass(frozen=True)
@@ -170,6 +320,8 @@ def measure_jobs(family: str, spec: dict, runs: list[VisionRun]) -> list[Measure
     ``epochs`` filters keep, taking every measure asked there for the union of the weight sets asked; an
     ``ensemble`` entry measures at its last snapshot epoch. Raises SweepError naming the entry when it selects
     nothing, asks for a weight set the runs do not have, or for snapshots that are not checkpoints."""
+    if is_llm(spec):
+        return []
     asked: dict[tuple, dict] = {}  # (run_id, epoch) -> {measure: {weights: None}}
     snapshots: dict[tuple, tuple] = {}
     for i, entry in enumerate(spec["measure"]):

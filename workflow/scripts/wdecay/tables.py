@@ -78,6 +78,65 @@ MEASURE = pa.schema(
     metadata={"table": "measure", "version": "1"},
 )
 
+LLM_RUN_FIELDS = [
+    _field("preset", pa.string(), "config preset that produced the row"),
+    _field("family", pa.string(), "training family (FIGURES.md section 2)"),
+    _field("run_id", pa.string(), "run identity slug"),
+    _field("model", pa.string(), "architecture (gpt2_124m, gpt2_774m, or a preset's small GPT)"),
+    _field("dataset", pa.string(), "token corpus name in the preset"),
+    _field("context", pa.int64(), "sequence length in tokens"),
+    _field("batch_size", pa.int64(), "sequences per iteration (all micro-batches together)"),
+    _field("seed", pa.int64(), "seed of initialisation and batch sampling"),
+    _field("lr", pa.float64(), "peak learning rate"),
+    _field("wd", pa.float64(), "decoupled weight decay lambda (AdamW) or coupled weight decay (SGD)"),
+    _field("l2", pa.float64(), "coefficient c of a coupled penalty c/2 ||w||^2 on the decayed set (0 = none)"),
+    _field("optimizer", pa.string(), "adamw or sgdm"),
+    _field("decay_ln", pa.bool_(), "whether LayerNorm gains are in the decayed set"),
+    _field("schedule", pa.string(), "cosine, constant, or mimic (a per-iteration schedule from another run)"),
+    _field("lr_decay_iters", pa.int64(), "iterations of the cosine decay (may exceed max_iters)"),
+    _field("max_iters", pa.int64(), "iterations of the run"),
+    _field("precision", pa.string(), "fp32 (strict), tf32, or bf16 autocast"),
+    _field("code_version", pa.string(), "package version + hash of its sources"),
+]
+
+LLM_TRAIN = pa.schema(
+    LLM_RUN_FIELDS
+    + [
+        _field("step", pa.int64(), "optimizer iterations completed (0 = initialisation)"),
+        _field("tokens", pa.int64(), "training tokens consumed"),
+        _field("lr_now", pa.float64(), "learning rate of the iteration just completed"),
+        _field("train_loss", pa.float64(), "mean cross-entropy (nats/token) on the fixed training evaluation batches"),
+        _field("val_loss", pa.float64(), "mean cross-entropy on the fixed validation batches"),
+        _field("ema_train_loss", pa.float64(), "train_loss of the EMA of the weights"),
+        _field("ema_val_loss", pa.float64(), "val_loss of the EMA of the weights"),
+        _field("ema_coef", pa.float64(), "EMA coefficient per iteration"),
+        _field("grad_norm", pa.float64(), "l2 norm of the gradient of the iteration before clipping"),
+        _field("grad_var", pa.float64(), "unbiased E||g_micro - g||^2 over the micro-batches of the iteration"),
+        _field("weight_norm", pa.float64(), "l2 norm of the decayed parameter set"),
+        _field("weight_norm_all", pa.float64(), "l2 norm of all parameters"),
+        _field("eff_lr", pa.float64(), "effective learning rate lr_now / weight_norm"),
+        _field("spike", pa.bool_(), "train_loss is non-finite or >= rise nats above its running minimum"),
+        _field("diverged", pa.bool_(), "the run diverged (claim C24's definition, scaled to max_iters)"),
+        _field("tokens_per_s", pa.float64(), "training throughput since the previous row"),
+        _field("mfu", pa.float64(), "model FLOPs utilisation since the previous row (null without a known peak)"),
+    ],
+    metadata={"table": "llm_train", "version": "1"},
+)
+
+LLM_FINETUNE = pa.schema(
+    LLM_RUN_FIELDS
+    + [
+        _field("from_step", pa.int64(), "iteration of the checkpoint fine-tuned"),
+        _field("step", pa.int64(), "fine-tuning iterations completed (0 = the checkpoint itself)"),
+        _field("ft_lr", pa.float64(), "constant learning rate of the fine-tuning"),
+        _field("ft_wd", pa.float64(), "weight decay during the fine-tuning"),
+        _field("ft_iters", pa.int64(), "length of the fine-tuning in iterations"),
+        _field("train_loss", pa.float64(), "mean cross-entropy on the fixed training evaluation batches"),
+        _field("val_loss", pa.float64(), "mean cross-entropy on the fixed validation batches"),
+    ],
+    metadata={"table": "llm_finetune", "version": "1"},
+)
+
 CLAIMS = pa.schema(
     [
         _field("claim", pa.string(), "claim id of FIGURES.md section 4"),
