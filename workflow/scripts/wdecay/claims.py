@@ -5,7 +5,7 @@ the verdict rests on. Thresholds are the catalogue's; they are evaluated on what
 This module does not import pandas itself, so the Snakemake process can ask it which families claims need.
 """
 
-from . import claims_measures, claims_neurips
+from . import claims_llm, claims_measures, claims_neurips
 from .curves import config_roles, decay_epoch, final_rows
 from .provenance import code_version
 from .verdict import fmt
@@ -120,7 +120,12 @@ def c02(tables) -> list[dict]:
 
 # claim: [(tables it reads, check), ...]. A table is named by its family (training metrics), or family:finetune
 # and family:measure for the fine-tuning and measurement tables.
-CLAIMS = {"C01": [(("V1",), c01)], "C02": [(("V1",), c02)]} | claims_measures.CLAIMS | claims_neurips.CLAIMS
+CLAIMS = (
+    {"C01": [(("V1",), c01)], "C02": [(("V1",), c02)]}
+    | claims_measures.CLAIMS
+    | claims_neurips.CLAIMS
+    | claims_llm.CLAIMS
+)
 
 
 def families() -> set[str]:
