@@ -10,7 +10,7 @@ import seaborn as sns  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from . import drawings, summary  # noqa: E402
+from . import drawings, plotting_llm, summary  # noqa: E402
 from .curves import ROLES, config_roles, decay_epoch, final_rows  # noqa: E402
 from .files import atomic_path  # noqa: E402
 from .tables import RUN_FIELDS  # noqa: E402
@@ -286,6 +286,8 @@ PLOTS = {
     "runs": runs,
     "cartoon": drawings.cartoon,
     "related_work": drawings.related_work,
+    "llm_curves": plotting_llm.llm_curves,
+    "llm_final": plotting_llm.llm_final,
 }
 
 
