@@ -26,7 +26,11 @@ FINETUNE_TABLE = "results/tables/finetune/{family}.parquet"
 MEASURE_TABLE = "results/tables/measure/{family}.parquet"
 LLM_TRAIN_TABLE = "results/tables/llm_train/{family}.parquet"
 LLM_FINETUNE_TABLE = "results/tables/llm_finetune/{family}.parquet"
-TOKEN_FILES = ["train.bin", "val.bin", "meta.json"]  # a corpus in nanoGPT's layout (wdecay.tokens)
+TOKEN_FILES = [
+    "train.bin",
+    "val.bin",
+    "meta.json",
+]  # a corpus in nanoGPT's layout (wdecay.tokens)
 LLM_FAMILIES = [f for f in PLAN.runs if PLAN.is_llm(f)]
 VISION_FAMILIES = [f for f in PLAN.runs if not PLAN.is_llm(f)]
 CIFAR_FOLDERS = {name: layout[0] for name, layout in datasets.CIFAR_LAYOUT.items()}
@@ -146,7 +150,9 @@ def corpus_files(corpus):
 
 def llm_checkpoints(family):
     """Checkpoint iterations of a language-model family (the same for all its runs)."""
-    return sorted({step for run in PLAN.runs[family].values() for step in run.checkpoints})
+    return sorted(
+        {step for run in PLAN.runs[family].values() for step in run.checkpoints}
+    )
 
 
 def llm_run_inputs(family):
@@ -156,7 +162,9 @@ def llm_run_inputs(family):
         run = PLAN.run(family, wildcards.run_id)
         paths = {"corpus": corpus_files(run.dataset)}
         if run.schedule == "mimic":
-            paths["schedule"] = f"results/{family}/schedules/{mimic_name(run.lr, run.mimic)}.json"
+            paths["schedule"] = (
+                f"results/{family}/schedules/{mimic_name(run.lr, run.mimic)}.json"
+            )
         return paths
 
     return inputs
@@ -164,7 +172,8 @@ def llm_run_inputs(family):
 
 def mimicked_runs(wildcards):
     """The training metrics of the runs a mimic schedule is computed from: the mimicked family's runs at its
-    learning rate with the mimicked and the reference lambda (all seeds and precisions)."""
+    learning rate with the mimicked and the reference lambda (all seeds and precisions).
+    """
     source, lr, wd, reference = PLAN.mimics[wildcards.name]
     return [
         f"results/{source}/{run.run_id}/train/metrics.parquet"

@@ -82,7 +82,9 @@ for family in LLM_FAMILIES:
 rule finetune_llm:
     input:
         checkpoint="results/{family}/{run_id}/ckpt/step{step}.pt",
-        corpus=lambda wildcards: corpus_files(PLAN.run(wildcards.family, wildcards.run_id).dataset),
+        corpus=lambda wildcards: corpus_files(
+            PLAN.run(wildcards.family, wildcards.run_id).dataset
+        ),
     output:
         "results/{family}/{run_id}/finetune/step{step}/metrics.parquet",
     log:

@@ -197,11 +197,12 @@ def _check_llm(name: str, fam: str, preset: dict) -> list[str]:
         if of is None:
             problems.append(f"{where}.mimic_of: a mimic schedule needs the family it mimics")
         elif source is None or not is_llm(source) or source["schedule"] == "mimic":
-            problems.append(f"{where}.mimic_of.family: {of['family']!r} is not a cosine or constant LLM family of {name}")
+            kind = f"a cosine or constant LLM family of {name}"
+            problems.append(f"{where}.mimic_of.family: {of['family']!r} is not {kind}")
         else:
             for g, group in enumerate(spec["grid"]):
                 for lr in group["lr"]:
-                    have = {(float(l), float(w)) for sg in source["grid"] for l in sg["lr"] for w in sg["wd"]}
+                    have = {(float(r), float(w)) for sg in source["grid"] for r in sg["lr"] for w in sg["wd"]}
                     for wd in [*group.get("mimic", []), of["reference_wd"]]:
                         if (float(lr), float(wd)) not in have:
                             problems.append(

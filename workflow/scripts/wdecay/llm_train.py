@@ -216,9 +216,11 @@ class LLMTrainer:
         run, evals = self.run, self.eval_steps()
         if not self.try_resume():
             self.rows = [self.evaluate()]
+            self.halted = not math.isfinite(self.rows[0]["train_loss"])
             if 0 in run["checkpoints"]:
                 self.save(self.checkpoint_path(0))
-        with tqdm(total=run["max_iters"], initial=self.step, desc=run["run_id"], file=sys.stderr, mininterval=10) as bar:
+        bar = tqdm(total=run["max_iters"], initial=self.step, desc=run["run_id"], file=sys.stderr, mininterval=10)
+        with bar:
             while self.step < run["max_iters"] and not self.halted:
                 start = time.perf_counter()
                 self.train_step(measure=self.step + 1 in evals)

@@ -37,8 +37,9 @@ def interpolate(steps, values, t: float) -> float:
     """Piecewise-linear interpolation of logged ``values`` at ``steps`` (sorted), constant beyond the ends."""
     if t <= steps[0]:
         return values[0]
-    for (s0, v0), (s1, v1) in zip(zip(steps, values, strict=True), zip(steps[1:], values[1:], strict=True)):
-        if t <= s1:
+    for i in range(1, len(steps)):
+        if t <= steps[i]:
+            s0, s1, v0, v1 = steps[i - 1], steps[i], values[i - 1], values[i]
             return v0 + (v1 - v0) * (t - s0) / (s1 - s0)
     return values[-1]
 

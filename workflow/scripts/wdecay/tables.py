@@ -95,6 +95,7 @@ LLM_RUN_FIELDS = [
     _field("schedule", pa.string(), "cosine, constant, or mimic (a per-iteration schedule from another run)"),
     _field("lr_decay_iters", pa.int64(), "iterations of the cosine decay (may exceed max_iters)"),
     _field("max_iters", pa.int64(), "iterations of the run"),
+    _field("mimic", pa.float64(), "schedule mimic: the lambda of the run whose effective rate it follows (else null)"),
     _field("precision", pa.string(), "fp32 (strict), tf32, or bf16 autocast"),
     _field("code_version", pa.string(), "package version + hash of its sources"),
 ]
