@@ -56,10 +56,24 @@ def test_tiny_dry_run_plans_every_figure(workflow):
         "aggregate_vision_train": 7,
         "aggregate_finetune": 3,
         "aggregate_measure": 4,
+        "prepare_corpus": 1,
+        "train_L1": 3,
+        "train_L2": 4,
+        "train_L4": 2,
+        "train_L5": 3,
+        "train_L6": 3,
+        "train_L7": 2,
+        "train_L8": 8,
+        "train_L9": 4,
+        "train_L10": 3,
+        "mimic_schedule": 2,  # L9's schedules, from L1's runs at lambda 0.1 and 0.3
+        "finetune_llm": (3 + 4) * 2,  # L1 and L2 runs from each of their 2 checkpoints
+        "aggregate_llm_train": 9,
+        "aggregate_llm_finetune": 2,
         "claims": 1,
-        "figure": 28,
+        "figure": 28 + 22,
         "all": 1,
-        "total": 179,
+        "total": 179 + 1 + 32 + 2 + 14 + 9 + 2 + 22,
     }
 
 
@@ -72,20 +86,24 @@ def place_raw_datasets(workflow):
         (workflow / "resources" / "cifar5m" / f"cifar5m_part{part}.npz").touch()
 
 
-def test_paper_dry_run_plans_every_vision_family_and_its_measurements(workflow):
+def test_paper_dry_run_plans_every_family_and_its_measurements(workflow):
     place_raw_datasets(workflow)
     result = snakemake(workflow, "-n", "--quiet", "rules", "--config", "preset=paper")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
     trained = {"V1": 60, "V2": 30 + 15, "V4": 15, "N1": 42, "N2": 24, "N3": 36, "N4": 15 + 5}
+    trained |= {"L1": 3, "L2": 4, "L4": 7, "L5": 7, "L6": 4, "L7": 3, "L8": 9 + 6 + 3, "L9": 4, "L10": 3}
     for family, runs in trained.items():
-        assert sum(n for rule, n in counts.items() if rule.startswith(f"train_{family}")) == runs, family
+        rules = [f"train_{family}", *(f"train_{family}_{k}" for k in range(2, 5))]  # one per set of checkpoints
+        assert sum(counts.get(rule, 0) for rule in rules) == runs, family
     # fine-tunings: V2's 15 fine-tuned runs and V4's 15 at 50 checkpoints each, N4's 5 at 11
     assert counts["finetune"] == 750 + 750 + 55
     # measurement jobs, one per checkpoint measured: V2's 750 fine-tuned checkpoints and 5 after the first epoch;
     # V4's 750 (trace and Jacobian together); N3's 36 final ones; N4's 55 fine-tuned and 20 final ones
     assert counts["measure"] == (750 + 5) + 750 + 36 + (55 + 20)
-    assert counts["figure"] == 28
+    assert counts["finetune_llm"] == (3 + 4) * 5  # L1 and L2 from their checkpoints every 10k iterations
+    assert counts["mimic_schedule"] == 2 and counts["prepare_corpus"] == 1
+    assert counts["figure"] == 28 + 22
     assert counts["download_cifar"] == 2
 
 
@@ -104,6 +122,10 @@ def test_one_figure_plans_only_its_jobs(workflow):
     counts = job_counts(result.stdout + result.stderr)
     jobs = {"prepare_dataset": 2, "train_N3": 9, "measure": 9, "aggregate_vision_train": 1, "aggregate_measure": 1}
     assert counts == jobs | {"figure": 1, "total": 23}
+    result = snakemake(workflow, "results/figures/neurips_fig07.pdf", "-n", "--quiet", "rules")
+    counts = job_counts(result.stdout + result.stderr)
+    jobs = {"prepare_corpus": 1, "train_L1": 3, "mimic_schedule": 2, "train_L9": 4, "aggregate_llm_train": 2}
+    assert counts == jobs | {"figure": 1, "total": 13}
 
 
 @pytest.mark.parametrize(
@@ -116,6 +138,18 @@ def test_one_figure_plans_only_its_jobs(workflow):
         (
             lambda c: c["presets"]["tiny"]["families"]["V1"]["grid"][0].update(model="resnet50"),
             "presets.tiny.families.V1.grid[0].model: 'resnet50' is not one of",
+        ),
+        (
+            lambda c: c["presets"]["tiny"]["families"]["L1"].update(dataset="owt"),
+            "presets.tiny.families.L1.dataset: 'owt' is not a corpus of preset tiny (corpora: pydocs)",
+        ),
+        (
+            lambda c: c["presets"]["tiny"]["families"]["L9"]["grid"][0].update(mimic=[0.2]),
+            "presets.tiny.families.L9.grid[0]: L1 has no run with lr 0.006 and wd 0.2 to mimic",
+        ),
+        (
+            lambda c: c["presets"]["tiny"]["families"]["L2"].update(micro_batch=5),
+            "presets.tiny.families.L2.micro_batch: 5 does not divide batch_size 16",
         ),
     ],
 )
@@ -154,8 +188,14 @@ def test_tiny_preset_end_to_end(workflow):
     assert set(measure.measure) == {"hessian_trace", "jacobian_norm", "noise_scale", "hessian_noise", "ensemble"}
     assert measure.value.notna().all() and set(measure.family) == {"V2", "V4", "N3", "N4"}
     assert len(pd.read_parquet(tables / "finetune")) == 24 * 2  # before and after each fine-tuning
+    llm = pd.read_parquet(tables / "llm_train")
+    assert llm.run_id.nunique() == 32 and set(llm.family) == {f"L{i}" for i in (1, 2, 4, 5, 6, 7, 8, 9, 10)}
+    assert len(llm) == 32 * 11 and llm.train_loss.notna().all()  # 11 evaluations of every run
+    assert (llm[llm.step == 200].train_loss < llm[llm.step == 0].train_loss.mean() - 1.5).all()  # they learn
+    llm_ft = pd.read_parquet(tables / "llm_finetune")
+    assert len(llm_ft) == 14 * 4 and set(llm_ft.from_step) == {100, 200}  # 4 evaluations of 14 fine-tunings
     claims = pq.read_table(workflow / "results" / "claims.parquet").to_pandas()
-    assert set(claims.claim) == {f"C{i:02d}" for i in range(1, 17)}
+    assert set(claims.claim) == {f"C{i:02d}" for i in range(1, 31)}
     assert set(claims.status) <= {"reproduced", "not reproduced"}
     assert "# Claims on preset tiny" in (workflow / "results" / "claims.md").read_text()
 

@@ -221,8 +221,15 @@ def family_tables(family):
 
 
 def figure_tables(wildcards):
+    """The tables a figure draws from; a language-model figure reads fine-tunings only if a panel draws them, so
+    that rebuilding it never waits for fine-tuning jobs it does not show."""
     spec = PLAN.figures[wildcards.figure]
-    return [path for family in spec["families"] for path in family_tables(family)]
+    paths = [path for family in spec["families"] for path in family_tables(family)]
+    if spec["plot"].startswith("llm_") and not any(
+        p.get("finetune") for p in spec["panels"]
+    ):
+        paths = [p for p in paths if "/llm_finetune/" not in p]
+    return paths
 
 
 def figure_caption(wildcards):
