@@ -148,6 +148,10 @@ def test_one_figure_plans_only_its_jobs(workflow):
             "presets.tiny.families.L9.grid[0]: L1 has no run with lr 0.006 and wd 0.2 to mimic",
         ),
         (
+            lambda c: c["presets"]["tiny"]["families"]["L10"].update(model="gpt2_1b"),
+            "presets.tiny.families.L10.model: 'gpt2_1b' is not a GPT size (known: gpt2_124m, gpt2_774m",
+        ),
+        (
             lambda c: c["presets"]["tiny"]["families"]["L2"].update(micro_batch=5),
             "presets.tiny.families.L2.micro_batch: 5 does not divide batch_size 16",
         ),

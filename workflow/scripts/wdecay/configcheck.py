@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .gpt_sizes import MODELS as GPT_MODELS
 from .sweep import (
     LLMRun,
     MeasureJob,
@@ -188,6 +189,11 @@ def _check_llm(name: str, fam: str, preset: dict) -> list[str]:
     late = [s for s in checkpoint_epochs(spec["checkpoints"]) if s > spec["max_iters"]]
     if late:
         problems.append(f"{where}.checkpoints: iteration {late[0]} is after max_iters ({spec['max_iters']})")
+    for key, model in [("model", spec["model"])] + [
+        (f"grid[{g}].model", x["model"]) for g, x in enumerate(spec["grid"]) if "model" in x
+    ]:
+        if model not in GPT_MODELS:
+            problems.append(f"{where}.{key}: {model!r} is not a GPT size (known: {', '.join(GPT_MODELS)})")
     micro = spec.get("micro_batch", spec["batch_size"])
     if spec["batch_size"] % micro:
         problems.append(f"{where}.micro_batch: {micro} does not divide batch_size {spec['batch_size']}")
