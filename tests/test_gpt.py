@@ -11,6 +11,7 @@ from wdecay.gpt import (
     flops_per_token,
     mfu,
     num_params,
+    padded_vocab,
     peak_flops,
 )
 
@@ -146,3 +147,7 @@ def test_mfu_and_peaks(monkeypatch):
         monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None, name=name: name)
         assert peak_flops(torch.device("cuda"), "bf16") == peak
     assert all(p["fp32"] < p["tf32"] < p["bf16"] for p in PEAK_FLOPS.values())
+
+
+def test_padded_vocab():
+    assert padded_vocab(50257) == 50304 and padded_vocab(256) == 256 and padded_vocab(1) == 64

@@ -109,6 +109,12 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
 
 
+def padded_vocab(vocab_size: int, multiple: int = 64) -> int:
+    """The vocabulary rounded up to a multiple of 64 (GPT-2's 50257 -> 50304, as nanoGPT does): matmul-friendly
+    shapes on GPUs; the padding rows are never a target, so training pushes their logits down."""
+    return -(-vocab_size // multiple) * multiple
+
+
 def build_gpt(model: str, vocab_size: int, context: int, learnable_ln: bool = True) -> GPT:
     """A GPT-2-initialised model of a named size (one of MODELS). Seed the RNG first for reproducible weights; build
     under ``with torch.device('meta'):`` to get shapes without memory."""

@@ -61,7 +61,7 @@ class LLMTrainer:
         self.accumulation = run["batch_size"] // run["micro_batch"]
 
         torch.manual_seed(run["seed"])
-        self.model = gpt.build_gpt(run["model"], self.meta["vocab_size"], ctx).to(device)
+        self.model = gpt.build_gpt(run["model"], gpt.padded_vocab(self.meta["vocab_size"]), ctx).to(device)
         self.optimizer = make_optimizer(self.model, run, device)
         if init is not None:
             self.model.load_state_dict(init["model"])
