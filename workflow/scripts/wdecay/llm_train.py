@@ -28,7 +28,7 @@ from .llm_optim import add_l2_gradient, decay_groups, make_optimizer, set_lr
 from .preempt import StopRequest, Stopped
 from .provenance import code_version
 from .tokens import TokenStream, read_meta
-from .train import autocast, fingerprint, fit_or_save, resolve_device, set_fp32_mode
+from .train import autocast, fingerprint, fit_or_save, load_state, resolve_device, set_fp32_mode
 
 log = logging.getLogger(__name__)
 ID_COLUMNS = [f.name for f in tables.LLM_RUN_FIELDS if f.name != "code_version"]
@@ -112,12 +112,8 @@ class LLMTrainer:
             torch.save(self.snapshot(), tmp)
 
     def try_resume(self) -> bool:
-        if not self.state_path.exists():
-            return False
-        state = torch.load(self.state_path, map_location=self.device, weights_only=True)
-        if state["fingerprint"] != fingerprint(self.run):
-            log.warning("discarding %s: it was made with other settings", self.work_dir)
-            shutil.rmtree(self.work_dir)
+        state = load_state(self.state_path, self.run, self.device)
+        if state is None:
             return False
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])

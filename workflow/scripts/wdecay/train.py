@@ -76,6 +76,19 @@ def fingerprint(run: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def load_state(path: Path, run: dict, device) -> dict | None:
+    """The resumable state saved at ``path`` for ``run``; None when there is none, or when it was made with other
+    settings (then its work folder is discarded)."""
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location=device, weights_only=True)
+    if state["fingerprint"] != fingerprint(run):
+        log.warning("discarding %s: it was made with other settings", path.parent)
+        shutil.rmtree(path.parent)
+        return None
+    return state
+
+
 class VisionTrainer:
     """One run's model, optimizer, EMAs and data on the device. ``init_weights`` (a model state dict) replaces the
     fresh initialisation, for fine-tuning from a checkpoint."""
@@ -155,12 +168,8 @@ class VisionTrainer:
 
     def try_resume(self) -> bool:
         """Load the saved state if it belongs to these settings; otherwise discard stale work."""
-        if not self.state_path.exists():
-            return False
-        state = torch.load(self.state_path, map_location=self.device, weights_only=True)
-        if state["fingerprint"] != fingerprint(self.run):
-            log.warning("discarding %s: it was made with other settings", self.work_dir)
-            shutil.rmtree(self.work_dir)
+        state = load_state(self.state_path, self.run, self.device)
+        if state is None:
             return False
         self.model.load_state_dict(state["model"])
         for e in self.emas:
