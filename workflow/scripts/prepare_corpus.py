@@ -8,4 +8,7 @@ send_to_log(snakemake.log[0])
 
 from wdecay import tokens
 
-tokens.prepare(snakemake.params.spec, Path(snakemake.output[0]).parent)
+spec = snakemake.params.spec
+if spec["source"] == "openwebtext":  # tokenise with the job's threads unless the corpus says otherwise
+    spec = {"num_proc": snakemake.threads} | spec
+tokens.prepare(spec, Path(snakemake.output[0]).parent)
