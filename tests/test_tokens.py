@@ -50,10 +50,11 @@ def test_python_docs_decodes_back_to_the_topics_text(tmp_path):
 
     meta = tokens.python_docs(tmp_path / "a", val_fraction=0.1)
     train, val = read_bin(tmp_path / "a", "train"), read_bin(tmp_path / "a", "val")
-    docs = [topics[k].strip("\n") + "\n\n" for k in sorted(topics)]
-    assert bytes(np.concatenate([train, val]).astype(np.uint8)).decode() == "".join(docs)
-    n_train, n_val = meta["documents"]
-    assert n_train + n_val == len(docs) and bytes(val.astype(np.uint8)).decode() == "".join(docs[n_train:])
+    docs = tokens.python_docs_documents()  # paragraphs: every 10th is validation
+    assert "".join(docs).replace("\n", "") == "".join(topics[k] for k in sorted(topics)).replace("\n", "")
+    assert bytes(train.astype(np.uint8)).decode() == "".join(d for i, d in enumerate(docs) if i % 10 != 9)
+    assert bytes(val.astype(np.uint8)).decode() == "".join(docs[9::10])
+    assert meta["documents"] == [len(docs) - len(docs[9::10]), len(docs[9::10])] and len(docs) > 1000
     assert 0.05 < len(val) / (len(train) + len(val)) < 0.15
     assert tokens.read_meta(tmp_path / "a") == meta
     assert meta["vocab_size"] == 256 and meta["tokenizer"] == "bytes" and meta["eot_token"] is None

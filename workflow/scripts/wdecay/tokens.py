@@ -67,22 +67,24 @@ def write_corpus(out_dir: str | os.PathLike, train: np.ndarray, val: np.ndarray,
 
 
 def python_docs_documents() -> list[str]:
-    """The documentation topics of this Python, in sorted key order, each followed by a blank line."""
+    """The paragraphs of this Python's documentation topics (sorted by key; blocks between blank lines), each
+    followed by a blank line."""
     from pydoc_data.topics import topics
 
-    return [topics[key].strip("\n") + "\n\n" for key in sorted(topics)]
+    text = "\n\n".join(topics[key].strip("\n") for key in sorted(topics))
+    return [p.strip("\n") + "\n\n" for p in text.split("\n\n") if p.strip("\n")]
 
 
 def python_docs(out_dir: str | os.PathLike, val_fraction: float = 0.1) -> dict:
-    """Byte-level corpus of Python's documentation; the last documents (about ``val_fraction`` of the bytes) are
-    validation. Deterministic for a given Python version."""
+    """Byte-level corpus of Python's documentation; every k-th paragraph (k = 1 / ``val_fraction``, rounded) is
+    validation, so that both splits come from the same text, as a random split of OpenWebText's documents does
+    (a split by topic would give validation text of another kind). Deterministic for a given Python version."""
     docs = [np.frombuffer(doc.encode(), dtype=np.uint8) for doc in python_docs_documents()]
-    ends = np.cumsum([len(d) for d in docs])
-    # the document boundary nearest the target, keeping at least one document on each side
-    cut = int(np.clip(np.abs(ends - (1 - val_fraction) * ends[-1]).argmin() + 1, 1, len(docs) - 1))
-    train, val = (np.concatenate(part).astype(DTYPE) for part in (docs[:cut], docs[cut:]))
+    k = max(2, round(1 / val_fraction))
+    parts = [[d for i, d in enumerate(docs) if i % k != k - 1], docs[k - 1 :: k]]
+    train, val = (np.concatenate(part).astype(DTYPE) for part in parts)
     meta = {"vocab_size": 256, "tokenizer": "bytes", "source": "python_docs", "eot_token": None}
-    return write_corpus(out_dir, train, val, meta | {"documents": [cut, len(docs) - cut]})
+    return write_corpus(out_dir, train, val, meta | {"documents": [len(parts[0]), len(parts[1])]})
 
 
 # --- openwebtext (nanoGPT's recipe) -----------------------------------------------------------------------------
