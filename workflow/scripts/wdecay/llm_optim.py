@@ -31,10 +31,6 @@ def decay_groups(model: nn.Module, decay_ln: bool) -> dict[str, list[tuple[str, 
     return groups
 
 
-def fused_supported(device: torch.device) -> bool:
-    return device.type in ("cuda", "cpu")
-
-
 def make_optimizer(model: nn.Module, run: dict, device: torch.device) -> torch.optim.Optimizer:
     """AdamW (betas from the run, decoupled ``wd`` on the decayed set) or SGD with momentum (coupled ``wd``).
     Fused kernels where PyTorch has them for the device."""
@@ -45,7 +41,7 @@ def make_optimizer(model: nn.Module, run: dict, device: torch.device) -> torch.o
         {"params": [p for _, p in groups["decay"]], "weight_decay": run["wd"]},
         {"params": [p for _, p in groups["no_decay"]], "weight_decay": 0.0},
     ]
-    fused = fused_supported(device)
+    fused = device.type in ("cuda", "cpu")
     if run["optimizer"] == "adamw":
         return torch.optim.AdamW(param_groups, lr=run["lr"], betas=tuple(run["betas"]), eps=1e-8, fused=fused)
     if run["optimizer"] == "sgdm":
@@ -57,8 +53,3 @@ def add_l2_gradient(params: list[torch.Tensor], coef: float) -> None:
     """Add the gradient c * w of the penalty c/2 ||w||^2 to each parameter's gradient (one fused foreach op)."""
     if coef:
         torch._foreach_add_([p.grad for p in params], params, alpha=coef)
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr

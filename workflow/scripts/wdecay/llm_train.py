@@ -24,7 +24,8 @@ from tqdm import tqdm
 from . import divergence, gpt, tables
 from .ema import EMA
 from .files import atomic_path, link_or_copy
-from .llm_optim import add_l2_gradient, decay_groups, make_optimizer, set_lr
+from .llm_optim import add_l2_gradient, decay_groups, make_optimizer
+from .optim import set_lr, squared_norm
 from .preempt import StopRequest, Stopped
 from .provenance import code_version
 from .tokens import TokenStream, read_meta
@@ -33,11 +34,6 @@ from .train import autocast, fingerprint, fit_or_save, load_state, resolve_devic
 log = logging.getLogger(__name__)
 ID_COLUMNS = [f.name for f in tables.LLM_RUN_FIELDS if f.name != "code_version"]
 EVAL_SEEDS = {"train": 1_000_003, "val": 2_000_003}  # fixed evaluation batches, independent of the run's seed
-
-
-def squared_norm(params) -> torch.Tensor:
-    """Sum of squares of a list of tensors, in fp32, on their device (no host sync)."""
-    return torch.stack([n.float() ** 2 for n in torch._foreach_norm(list(params))]).sum()
 
 
 class LLMTrainer:
@@ -77,11 +73,14 @@ class LLMTrainer:
         n_params = gpt.num_params(self.model, embeddings=False)
         self.flops_per_token = gpt.flops_per_token(self.model.cfg, n_params)
         self.peak = gpt.peak_flops(device, run["precision"])
-        log.info("%s: %d parameters, %d micro-batches of %d per iteration", run["run_id"], n_params, *self._acc())
+        log.info(
+            "%s: %d parameters, %d micro-batches of %d per iteration",
+            run["run_id"],
+            n_params,
+            self.accumulation,
+            run["micro_batch"],
+        )
         self.grad_norm = self.grad_var = None  # of the last iteration, as device tensors
-
-    def _acc(self):
-        return self.accumulation, self.run["micro_batch"]
 
     # --- state -----------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ t = 0 .. max_iters - 1), computed once before training so that the loop only loo
 Pure Python: the trainer, the schedule job and the tests share it.
 """
 
+import bisect
 import math
 
 
@@ -35,13 +36,13 @@ def rates(kind: str, lr: float, max_iters: int, warmup: int, decay_iters: int, m
 
 def interpolate(steps, values, t: float) -> float:
     """Piecewise-linear interpolation of logged ``values`` at ``steps`` (sorted), constant beyond the ends."""
-    if t <= steps[0]:
+    i = bisect.bisect_left(steps, t)  # the first logged step >= t
+    if i == 0:
         return values[0]
-    for i in range(1, len(steps)):
-        if t <= steps[i]:
-            s0, s1, v0, v1 = steps[i - 1], steps[i], values[i - 1], values[i]
-            return v0 + (v1 - v0) * (t - s0) / (s1 - s0)
-    return values[-1]
+    if i == len(steps):
+        return values[-1]
+    s0, s1, v0, v1 = steps[i - 1], steps[i], values[i - 1], values[i]
+    return v0 + (v1 - v0) * (t - s0) / (s1 - s0)
 
 
 def mimic_schedule(base_rates, steps, norm_without, norm_with) -> list[float]:
