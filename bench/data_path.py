@@ -16,8 +16,8 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
-from wdecay.loader import DeviceImages, channel_stats  # noqa: E402
-from wdecay.models import build_model  # noqa: E402
+from wdecay.data.loader import DeviceImages, channel_stats  # noqa: E402
+from wdecay.models.vision import build_model  # noqa: E402
 
 
 class ArrayDataset(Dataset):

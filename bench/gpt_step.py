@@ -1,4 +1,4 @@
-"""Benchmark: one full training step (forward, loss, backward, AdamW step) of wdecay.gpt's GPT against a plain eager
+"""Benchmark: one full training step (forward, loss, backward, AdamW step) of wdecay.models.gpt against a plain eager
 GPT of the same shape (separate q/k/v matmuls, an explicit causal mask and softmax, AdamW's per-parameter loop).
 Prints ms/step, tokens/s and the speed ratio per size.
 
@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
-from wdecay.gpt import GPT, GPTConfig  # noqa: E402
+from wdecay.models.gpt import GPT, GPTConfig  # noqa: E402
 
 SIZES = {"mini (2L/2H/64)": (2, 2, 64), "medium (4L/4H/256)": (4, 4, 256)}
 

@@ -21,7 +21,7 @@ import warnings
 import torch
 from torch.func import functional_call, jacrev, jvp, vmap
 from wdecay.measure.jacobian import GRADIENT_BYTES, jacobian_sq_norm_exact, jacobian_sq_norm_projected, trainable
-from wdecay.models import build_model
+from wdecay.models.vision import build_model
 
 
 def jacrev_sq_norm(model, batches) -> float:

@@ -1,4 +1,4 @@
-"""Benchmark: training throughput of the real language-model trainer (wdecay.llm_train.LLMTrainer: batches sampled
+"""Benchmark: training throughput of the real language-model trainer (wdecay.training.llm.LLMTrainer: batches sampled
 from a token file on the device, gradient accumulation, clipping, fused AdamW, EMA) on a random-token corpus in
 nanoGPT's layout. Prints tokens/s and MFU (when the GPU's peak is known) per precision.
 
@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
-from wdecay import gpt, llm_train, tokens  # noqa: E402
+from wdecay.data import tokens  # noqa: E402
+from wdecay.models import gpt  # noqa: E402
+from wdecay.training import llm  # noqa: E402
 
 
 def main():
@@ -41,7 +43,7 @@ def main():
         val = rng.integers(0, args.vocab, 100_000, dtype=np.uint16)
         tokens.write_corpus(tmp, train, val, {"vocab_size": args.vocab, "tokenizer": "random", "source": "bench"})
         for precision in args.precision:
-            llm_train.set_fp32_mode(precision)
+            llm.set_fp32_mode(precision)
             run = {
                 "run_id": f"bench_{args.model}_{precision}",
                 "model": args.model,
@@ -63,7 +65,7 @@ def main():
                 "eval_sequences": args.micro,
                 "compile": args.compile,
             }
-            trainer = llm_train.LLMTrainer(run, tmp, Path(tmp) / "work", device, [6e-4] * run["max_iters"])
+            trainer = llm.LLMTrainer(run, tmp, Path(tmp) / "work", device, [6e-4] * run["max_iters"])
             for _ in range(args.steps):  # warm-up (and compilation)
                 trainer.train_step(measure=False)
             sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

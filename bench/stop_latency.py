@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from wdecay import datasets, train
+from wdecay.data import images
+from wdecay.training import vision
 
 
 def main():
@@ -28,7 +29,7 @@ def main():
         data = Path(tmp) / "data"
         x = rng.integers(0, 256, (512, 32, 32, 3), dtype=np.uint8)
         y = rng.integers(0, 10, 512)
-        datasets.save_prepared(data, {"train": (x, y), "test": (x[:128], y[:128])}, {"name": "bench"})
+        images.save_prepared(data, {"train": (x, y), "test": (x[:128], y[:128])}, {"name": "bench"})
         for model in ("preact_resnet18", "vgg16"):
             run = dict(
                 preset="bench", family="V1", run_id=model, model=model, dataset="bench", lr=0.1, wd=5e-4, seed=0,
@@ -36,7 +37,7 @@ def main():
                 batch_size=128, eval_batch_size=128, ema=[0.999], wd_params="all", checkpoints=[], eval_every=1,
                 resume_every=1, device=str(device), sphere=False,
             )  # fmt: skip
-            trainer = train.VisionTrainer(run, data, Path(tmp) / model, device)
+            trainer = vision.VisionTrainer(run, data, Path(tmp) / model, device)
             steps = []
             batches = trainer.train.shuffled(128, trainer.generator)
             for x_batch, y_batch in batches:  # the loop body of train_epoch, timed per step

@@ -1,61 +1,16 @@
 """Shared test helpers: paths, small real datasets in their true on-disk formats, and run settings."""
 
-import pickle
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SNAKEMAKE = str(BIN / "snakemake")
-
-
-def write_cifar(root: Path, name: str, n_per_file: int = 20, seed: int = 0, bytes_keys: bool = False) -> dict:
-    """Write CIFAR pickle batches in torchvision's exact layout (cifar-10-batches-py / cifar-100-python) with random
-    images; returns the arrays written as {'train': (x NHWC, y), 'test': (x, y)}."""
-    rng = np.random.default_rng(seed)
-    if name == "cifar10":
-        folder, train_files, test_file, label_key, classes = (
-            "cifar-10-batches-py",
-            [f"data_batch_{i}" for i in range(1, 6)],
-            "test_batch",
-            "labels",
-            10,
-        )
-    else:
-        folder, train_files, test_file, label_key, classes = "cifar-100-python", ["train"], "test", "fine_labels", 100
-    base = root / folder
-    base.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for split, files in (("train", train_files), ("test", [test_file])):
-        xs, ys = [], []
-        for file in files:
-            data = rng.integers(0, 256, (n_per_file, 3072), dtype=np.uint8)
-            labels = rng.integers(0, classes, n_per_file).tolist()
-            batch = {
-                "batch_label": f"{file} of fake {name}",
-                "data": data,
-                label_key: labels,
-                "filenames": [f"img_{i}.png" for i in range(n_per_file)],
-            }
-            if name == "cifar100":
-                batch["coarse_labels"] = [c // 5 for c in labels]
-            if bytes_keys:  # as the files look when unpickled without an encoding
-                batch = {k.encode(): v for k, v in batch.items()}
-            with open(base / file, "wb") as f:
-                pickle.dump(batch, f, protocol=2)
-            xs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-            ys.append(np.array(labels))
-        written[split] = (np.concatenate(xs), np.concatenate(ys))
-    meta_name = "batches.meta" if name == "cifar10" else "meta"
-    with open(base / meta_name, "wb") as f:
-        pickle.dump({"label_names": [str(i) for i in range(classes)]}, f, protocol=2)
-    return written
 
 
 def run_settings(**overrides) -> dict:
@@ -92,11 +47,11 @@ def run_settings(**overrides) -> dict:
 @pytest.fixture(scope="session")
 def digits_dir(tmp_path_factory) -> Path:
     """A small prepared digits dataset (200 train / 100 test images of 16x16)."""
-    from wdecay import datasets
+    from wdecay.data import images
 
     folder = tmp_path_factory.mktemp("digits")
-    splits = datasets.make_digits(train_size=200, test_size=100, size=16, seed=0)
-    datasets.save_prepared(folder, splits, {"name": "digits", "source": "digits"})
+    splits = images.make_digits(train_size=200, test_size=100, size=16, seed=0)
+    images.save_prepared(folder, splits, {"name": "digits", "source": "digits"})
     return folder
 
 

@@ -8,8 +8,10 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, f"{workflow.basedir}/workflow/scripts")
 
 # Importing the package brings no torch into the Snakemake process.
-from wdecay import claims, configcheck, datasets  # noqa: E402
-from wdecay.sweep import mimic_name  # noqa: E402
+from wdecay import claims  # noqa: E402
+from wdecay.plan import configcheck  # noqa: E402
+from wdecay.data import images  # noqa: E402
+from wdecay.plan.sweep import mimic_name  # noqa: E402
 
 BASE = Path(workflow.basedir)
 REPORT = BASE / "workflow" / "report"
@@ -20,7 +22,7 @@ try:
 except configcheck.ConfigError as error:
     raise WorkflowError(str(error)) from None
 
-PREPARED = list(datasets.PREPARED_FILES.values())
+PREPARED = list(images.PREPARED_FILES.values())
 VISION_TABLE = "results/tables/vision_train/{family}.parquet"
 FINETUNE_TABLE = "results/tables/finetune/{family}.parquet"
 MEASURE_TABLE = "results/tables/measure/{family}.parquet"
@@ -30,10 +32,10 @@ TOKEN_FILES = [
     "train.bin",
     "val.bin",
     "meta.json",
-]  # a corpus in nanoGPT's layout (wdecay.tokens)
+]  # a corpus in nanoGPT's layout (wdecay.data.tokens)
 LLM_FAMILIES = [f for f in PLAN.runs if PLAN.is_llm(f)]
 VISION_FAMILIES = [f for f in PLAN.runs if not PLAN.is_llm(f)]
-CIFAR_FOLDERS = {name: layout[0] for name, layout in datasets.CIFAR_LAYOUT.items()}
+CIFAR_FOLDERS = {name: layout[0] for name, layout in images.CIFAR_LAYOUT.items()}
 
 
 def one_of(names):
@@ -52,7 +54,7 @@ def dataset_inputs(wildcards):
     spec = PLAN.spec["datasets"][wildcards.dataset]
     if spec["source"] == "subset":
         return {"parent": prepared(spec["of"])}
-    return {"raw": datasets.raw_inputs(spec)}
+    return {"raw": images.raw_inputs(spec)}
 
 
 def run_params(family):

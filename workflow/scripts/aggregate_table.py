@@ -1,10 +1,10 @@
 """Concatenate the per-job parquet files of one family into one table of the kind `params.table` (schema-checked)."""
 
-from wdecay.joblog import send_to_log
+from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
 
-from wdecay import tables
+from wdecay.io import tables
 
 schema = getattr(tables, snakemake.params.table)
 tables.write(tables.concat(snakemake.input, schema), schema, snakemake.output[0])

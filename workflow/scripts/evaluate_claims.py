@@ -2,12 +2,13 @@
 
 from pathlib import Path
 
-from wdecay.joblog import send_to_log
+from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
 
-from wdecay import claims, tables
-from wdecay.files import atomic_path
+from wdecay import claims
+from wdecay.io import tables
+from wdecay.io.files import atomic_path
 
 # Claims name tables by family (training metrics), family:finetune and family:measure.
 KINDS = {

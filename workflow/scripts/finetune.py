@@ -1,14 +1,14 @@
-"""Fine-tune one checkpoint (see wdecay.finetune)."""
+"""Fine-tune one checkpoint (see wdecay.training.finetune)."""
 
 import sys
 from pathlib import Path
 
-from wdecay.joblog import send_to_log
+from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
 
-from wdecay import finetune
-from wdecay.preempt import Stopped
+from wdecay.training import finetune
+from wdecay.training.preempt import Stopped
 
 try:
     finetune.finetune(

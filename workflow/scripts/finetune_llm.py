@@ -1,18 +1,18 @@
-"""Fine-tune a language-model checkpoint at a tiny constant rate (see wdecay.llm_train.finetune)."""
+"""Fine-tune a language-model checkpoint at a tiny constant rate (see wdecay.training.llm.finetune)."""
 
 import re
 import sys
 from pathlib import Path
 
-from wdecay.joblog import send_to_log
+from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
 
-from wdecay import llm_train
-from wdecay.preempt import Stopped
+from wdecay.training import llm
+from wdecay.training.preempt import Stopped
 
 try:
-    llm_train.finetune(
+    llm.finetune(
         snakemake.params.run,
         snakemake.params.finetune,
         from_step=int(re.search(r"step(\d+)\.pt$", snakemake.input.checkpoint)[1]),

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from wdecay.joblog import send_to_log
+from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
 

@@ -1,15 +1,16 @@
 """The per-iteration rates under which a run without WD has the effective rate of a run with WD (NeurIPS Fig 7),
-from the weight norms logged by the mimicked runs (see wdecay.schedules.mimic_schedule)."""
+from the weight norms logged by the mimicked runs (see wdecay.training.schedules.mimic_schedule)."""
 
 import json
 
-from wdecay.joblog import send_to_log
+from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
 
-from wdecay import schedules, tables
-from wdecay.files import atomic_path
-from wdecay.provenance import code_version
+from wdecay.training import schedules
+from wdecay.io import tables
+from wdecay.io.files import atomic_path
+from wdecay.io.provenance import code_version
 
 family, lr, wd, reference = snakemake.params.mimic
 s = snakemake.params.settings

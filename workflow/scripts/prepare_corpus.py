@@ -1,12 +1,12 @@
-"""Build one token corpus (train.bin, val.bin, meta.json; see wdecay.tokens)."""
+"""Build one token corpus (train.bin, val.bin, meta.json; see wdecay.data.tokens)."""
 
 from pathlib import Path
 
-from wdecay.joblog import send_to_log
+from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
 
-from wdecay import tokens
+from wdecay.data import tokens
 
 spec = snakemake.params.spec
 if spec["source"] == "openwebtext":  # tokenise with the job's threads unless the corpus says otherwise

@@ -1,10 +1,11 @@
 """Render one figure from its parquet tables: pdf, png and the exact data drawn."""
 
-from wdecay.joblog import send_to_log
+from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
 
-from wdecay import plotting, tables
+from wdecay.figures import vision
+from wdecay.io import tables
 
 KINDS = {
     "train": tables.VISION_TRAIN,
@@ -18,5 +19,5 @@ for kind, schema in KINDS.items():
     paths = [p for p in snakemake.input if f"/tables/{schema.metadata[b'table'].decode()}/" in p]
     if paths:
         frames[kind] = tables.concat(paths, schema).to_pandas()
-fig, data = plotting.render(snakemake.params.spec, frames)
-plotting.save(fig, data, snakemake.output.pdf, snakemake.output.png, snakemake.output.data)
+fig, data = vision.render(snakemake.params.spec, frames)
+vision.save(fig, data, snakemake.output.pdf, snakemake.output.png, snakemake.output.data)

@@ -1,15 +1,15 @@
-"""Train one language-model run (see wdecay.llm_train)."""
+"""Train one language-model run (see wdecay.training.llm)."""
 
 import json
 import sys
 from pathlib import Path
 
-from wdecay.joblog import send_to_log
+from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
 
-from wdecay import llm_train, schedules
-from wdecay.preempt import Stopped
+from wdecay.training import llm, schedules
+from wdecay.training.preempt import Stopped
 
 run = snakemake.params.run
 if run["schedule"] == "mimic":
@@ -18,7 +18,7 @@ else:
     settings = [run[k] for k in ("lr", "max_iters", "warmup", "lr_decay_iters", "min_lr_ratio")]
     rates = schedules.rates(run["schedule"], *settings)
 try:
-    llm_train.train(
+    llm.train(
         run,
         data_dir=Path(snakemake.input.corpus[0]).parent,
         rates=rates,

@@ -1,18 +1,18 @@
-"""Train one vision run (see wdecay.train)."""
+"""Train one vision run (see wdecay.training.vision)."""
 
 import sys
 from pathlib import Path
 
-from wdecay.joblog import send_to_log
+from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
 
-from wdecay import train
-from wdecay.preempt import Stopped
+from wdecay.training import vision
+from wdecay.training.preempt import Stopped
 
 run = snakemake.params.run
 try:
-    train.train(
+    vision.train(
         run,
         data_dir=Path(snakemake.input[0]).parent,
         metrics_path=snakemake.output.metrics,

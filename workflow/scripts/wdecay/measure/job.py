@@ -14,11 +14,12 @@ import time
 
 import torch
 
-from .. import datasets, tables
-from ..loader import DeviceImages, channel_stats, memory_format
-from ..models import build_model
-from ..provenance import code_version
-from ..train import ID_COLUMNS, resolve_device, set_fp32_mode
+from ..data import images
+from ..io import tables
+from ..data.loader import DeviceImages, channel_stats, memory_format
+from ..models.vision import build_model
+from ..io.provenance import code_version
+from ..training.vision import ID_COLUMNS, resolve_device, set_fp32_mode
 from . import Estimate
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def measure(run: dict, measures: dict, epoch: int, files: dict, data_dir, train_
     split of the measurement dataset; an ensemble on the run's test split."""
     device = resolve_device(run["device"])
     set_fp32_mode("fp32")  # measurements in IEEE fp32, whatever precision the run trained in
-    train_splits, train_meta = datasets.load_prepared(train_dir)
+    train_splits, train_meta = images.load_prepared(train_dir)
     stats = channel_stats(train_splits["train"][0])
     classes = train_meta["classes"]
 
@@ -107,7 +108,7 @@ def measure(run: dict, measures: dict, epoch: int, files: dict, data_dir, train_
         return model.to(device).eval()
 
     if any(m != "ensemble" for m in measures):
-        splits, meta = datasets.load_prepared(data_dir)
+        splits, meta = images.load_prepared(data_dir)
         train_data, train_name = DeviceImages(*splits["train"], *stats, device), meta["name"]
     if "ensemble" in measures:
         test_data, test_name = DeviceImages(*train_splits["test"], *stats, device), f"{train_meta['name']}/test"

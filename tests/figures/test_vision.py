@@ -1,0 +1,75 @@
+import itertools
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from wdecay.figures import curves, vision
+from wdecay.io import tables
+
+SPEC = {
+    "plot": "seed_curves",
+    "family": "V1",
+    "metric": "test_err",
+    "ylabel": "Test error",
+    "logy": True,
+    "weights": "iterate",
+}
+
+
+def v1_frame():
+    rows = []
+    grid = [("vgg16", "cifar10", (0.1, 0.01), 0.008), ("preact_resnet34", "cifar100", (0.15, 0.001), 0.01)]
+    for (model, dataset, lrs, wd_on), lr_index, wd_index, seed, epoch, weights in itertools.product(
+        grid, (0, 1), (0, 1), (0, 1, 2), range(5), ("iterate", "ema0.999")
+    ):
+        lr, wd = lrs[lr_index], (0.0, wd_on)[wd_index]
+        row = {f.name: None for f in tables.VISION_TRAIN}
+        row |= {
+            "preset": "t",
+            "family": "V1",
+            "run_id": f"{model}_{lr}_{wd}_{seed}",
+            "model": model,
+            "dataset": dataset,
+            "seed": seed,
+            "lr": lr,
+            "wd": wd,
+            "momentum": 0.0,
+            "precision": "fp32",
+            "width": 1.0,
+            "code_version": "v",
+            "epoch": epoch,
+            "weights": weights,
+            "lr_now": lr if epoch <= 2 else 1e-4,
+            "test_err": 0.5 / (epoch + 1) + 0.01 * seed,
+        }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_seed_curves_draws_one_panel_per_model_and_returns_its_data(tmp_path):
+    fig, data = vision.render(SPEC, {"train": v1_frame()})
+    axes = fig.get_axes()
+    assert [ax.get_title().split("\n")[0] for ax in axes] == ["VGG16 on CIFAR-10", "PreAct ResNet-34 on CIFAR-100"]
+    assert axes[0].get_yscale() == "log" and axes[0].get_legend() is not None and axes[1].get_legend() is None
+    assert len(data) == 2 * 4 * 3 * 5  # panels x configs x seeds x epochs, iterate only
+    assert set(data.config) == {"large LR + WD", "large LR", "small LR + WD", "small LR"}
+    assert {"run_id", "seed", "lr", "wd", "precision", "code_version", "panel", "epoch", "test_err"} <= set(data)
+    # the band is mean +- sd over seeds: check one point against the data
+    point = data[(data.panel == "VGG16 on CIFAR-10") & (data.config == "large LR") & (data.epoch == 0)]
+    assert point.test_err.mean() == pytest.approx(0.51)
+    assert curves.decay_epoch(data.assign(lr_now=v1_frame().query("weights == 'iterate'").lr_now.values)) == 2
+
+    paths = [tmp_path / n for n in ("f.pdf", "f.png", "f.data.parquet")]
+    vision.save(fig, data, *paths)
+    assert all(p.stat().st_size > 1000 for p in paths[:2])
+    assert pq.read_table(paths[2]).num_rows == len(data)
+
+
+def test_other_grids_get_plain_labels_and_missing_weights_fail_clearly():
+    frame = v1_frame()
+    frame.loc[frame.lr == 0.01, "lr"] = 0.02
+    frame.loc[frame.lr == 0.02, "wd"] = 0.5
+    _, data = vision.render(SPEC, {"train": frame})
+    assert "lr=0.02, wd=0.5" in set(data.config)
+    with pytest.raises(ValueError, match="ema0.9"):
+        vision.render(SPEC | {"weights": "ema0.9"}, {"train": frame})

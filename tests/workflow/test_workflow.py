@@ -1,0 +1,307 @@
+"""Workflow tests: real Snakemake on a copy of the workflow (lint, dry-run job counts, config errors before any job,
+an end-to-end tiny run with its report, and a run on CIFAR files in the true on-disk format)."""
+
+import re
+import subprocess
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import BIN, ROOT, copy_workflow, snakemake
+from raw_datasets import write_cifar, write_cifar5m, write_tiny_imagenet
+
+pytestmark = pytest.mark.workflow
+
+
+def job_counts(output: str) -> dict[str, int]:
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.fixture
+def workflow(tmp_path):
+    return copy_workflow(tmp_path)
+
+
+def test_lint_and_format_are_clean():
+    lint = snakemake(ROOT, "--lint")
+    assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    fmt = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/rules"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert fmt.returncode == 0, fmt.stderr
+    for command in (["check", "."], ["format", "--check", "."]):
+        ruff = subprocess.run([str(BIN / "ruff"), *command], cwd=ROOT, capture_output=True, text=True)
+        assert ruff.returncode == 0, ruff.stdout
+
+
+def test_tiny_dry_run_plans_every_figure(workflow):
+    result = snakemake(workflow, "-n", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts == {
+        "prepare_dataset": 6,
+        "train_V1": 24,
+        "train_V2": 6,
+        "train_V2_2": 3,  # V3: the fine-tuned trajectories, checkpointed along the large-LR phase
+        "train_V4": 3,
+        "train_N1": 6,
+        "train_N2": 8,
+        "train_N3": 9,
+        "train_N4": 3,
+        "train_N4_2": 3,  # the lambda = 0.0125 runs, fine-tuned from their checkpoints
+        "finetune": 9 + 9 + 6,
+        "measure": 10 + 9 + 9 + 12,  # one job per checkpoint measured: V2, V4, N3, N4
+        "aggregate_vision_train": 7,
+        "aggregate_finetune": 3,
+        "aggregate_measure": 4,
+        "prepare_corpus": 1,
+        "train_L1": 3,
+        "train_L2": 4,
+        "train_L4": 2,
+        "train_L5": 3,
+        "train_L6": 3,
+        "train_L7": 2,
+        "train_L8": 8,
+        "train_L9": 4,
+        "train_L10": 3,
+        "mimic_schedule": 2,  # L9's schedules, from L1's runs at lambda 0.1 and 0.3
+        "finetune_llm": (3 + 4) * 2,  # L1 and L2 runs from each of their 2 checkpoints
+        "aggregate_llm_train": 9,
+        "aggregate_llm_finetune": 2,
+        "claims": 1,
+        "figure": 28 + 22,
+        "all": 1,
+        "total": 179 + 1 + 32 + 2 + 14 + 9 + 2 + 22,
+    }
+
+
+def place_raw_datasets(workflow):
+    """Empty stand-ins for the CIFAR-5m parts and the Tiny-ImageNet folder, which are never downloaded: enough
+    for a dry run, which plans from their paths and never reads them."""
+    (workflow / "resources" / "tiny-imagenet" / "tiny-imagenet-200").mkdir(parents=True)
+    (workflow / "resources" / "cifar5m").mkdir(parents=True)
+    for part in range(6):
+        (workflow / "resources" / "cifar5m" / f"cifar5m_part{part}.npz").touch()
+
+
+def test_paper_dry_run_plans_every_family_and_its_measurements(workflow):
+    place_raw_datasets(workflow)
+    result = snakemake(workflow, "-n", "--quiet", "rules", "--config", "preset=paper")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout + result.stderr)
+    trained = {"V1": 60, "V2": 30 + 15, "V4": 15, "N1": 42, "N2": 24, "N3": 36, "N4": 15 + 5}
+    trained |= {"L1": 3, "L2": 4, "L4": 7, "L5": 7, "L6": 4, "L7": 3, "L8": 9 + 6 + 3, "L9": 4, "L10": 3}
+    for family, runs in trained.items():
+        rules = [f"train_{family}", *(f"train_{family}_{k}" for k in range(2, 5))]  # one per set of checkpoints
+        assert sum(counts.get(rule, 0) for rule in rules) == runs, family
+    # fine-tunings: V2's 15 fine-tuned runs and V4's 15 at 50 checkpoints each, N4's 5 at 11
+    assert counts["finetune"] == 750 + 750 + 55
+    # measurement jobs, one per checkpoint measured: V2's 750 fine-tuned checkpoints and 5 after the first epoch;
+    # V4's 750 (trace and Jacobian together); N3's 36 final ones; N4's 55 fine-tuned and 20 final ones
+    assert counts["measure"] == (750 + 5) + 750 + 36 + (55 + 20)
+    assert counts["finetune_llm"] == (3 + 4) * 5  # L1 and L2 from their checkpoints every 10k iterations
+    assert counts["mimic_schedule"] == 2 and counts["prepare_corpus"] == 1
+    assert counts["figure"] == 28 + 22
+    assert counts["download_cifar"] == 2
+
+
+def test_missing_raw_dataset_is_named_before_any_job(workflow):
+    result = snakemake(workflow, "-n", "--config", "preset=paper")
+    assert result.returncode != 0
+    assert "resources/cifar5m/cifar5m_part0.npz" in result.stderr + result.stdout
+
+
+def test_one_figure_plans_only_its_jobs(workflow):
+    result = snakemake(workflow, "results/figures/iclr_fig11.pdf", "-n", "--quiet", "rules")
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["figure"] == 1 and "claims" not in counts and counts["train_V1"] == 24
+    assert "measure" not in counts and "train_N3" not in counts
+    result = snakemake(workflow, "results/figures/neurips_tab3.pdf", "-n", "--quiet", "rules")
+    counts = job_counts(result.stdout + result.stderr)
+    jobs = {"prepare_dataset": 2, "train_N3": 9, "measure": 9, "aggregate_vision_train": 1, "aggregate_measure": 1}
+    assert counts == jobs | {"figure": 1, "total": 23}
+    result = snakemake(workflow, "results/figures/neurips_fig07.pdf", "-n", "--quiet", "rules")
+    counts = job_counts(result.stdout + result.stderr)
+    jobs = {"prepare_corpus": 1, "train_L1": 3, "mimic_schedule": 2, "train_L9": 4, "aggregate_llm_train": 2}
+    assert counts == jobs | {"figure": 1, "total": 13}
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (
+            lambda c: c["presets"]["tiny"]["families"]["V1"].update(lr_flow="1e-3"),
+            "presets.tiny.families.V1.lr_flow: '1e-3' is a string",
+        ),
+        (
+            lambda c: c["presets"]["tiny"]["families"]["V1"]["grid"][0].update(model="resnet50"),
+            "presets.tiny.families.V1.grid[0].model: 'resnet50' is not one of",
+        ),
+        (
+            lambda c: c["presets"]["tiny"]["families"]["L1"].update(dataset="owt"),
+            "presets.tiny.families.L1.dataset: 'owt' is not a corpus of preset tiny (corpora: pydocs)",
+        ),
+        (
+            lambda c: c["presets"]["tiny"]["families"]["L9"]["grid"][0].update(mimic=[0.2]),
+            "presets.tiny.families.L9.grid[0]: L1 has no run with lr 0.006 and wd 0.2 to mimic",
+        ),
+        (
+            lambda c: c["presets"]["tiny"]["families"]["L10"].update(model="gpt2_1b"),
+            "presets.tiny.families.L10.model: 'gpt2_1b' is not a GPT size (known: gpt2_124m, gpt2_774m",
+        ),
+        (
+            lambda c: c["presets"]["tiny"]["families"]["L2"].update(micro_batch=5),
+            "presets.tiny.families.L2.micro_batch: 5 does not divide batch_size 16",
+        ),
+    ],
+)
+def test_malformed_config_stops_before_any_job(workflow, edit, message):
+    config = yaml.safe_load((workflow / "config.yaml").read_text())
+    edit(config)
+    (workflow / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workflow, "--cores", "1", "--configfile", "bad.yaml")
+    assert result.returncode != 0
+    assert message in result.stderr and "invalid config" in result.stderr
+    assert not (workflow / "results").exists()
+
+
+def test_tiny_preset_end_to_end(workflow):
+    """The README's main job: every figure of the tiny preset, then the report; a second run has nothing to do."""
+    result = snakemake(workflow, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = workflow / "results" / "figures"
+    config = yaml.safe_load((workflow / "config.yaml").read_text())
+    for name in config["figures"]:
+        assert (figures / f"{name}.pdf").stat().st_size > 5000 and (figures / f"{name}.png").stat().st_size > 5000
+        data = pq.read_table(figures / f"{name}.data.parquet").to_pandas()
+        assert len(data) > 0, name
+    for name in ("iclr_fig01", "iclr_fig11", "neurips_fig11", "neurips_fig12"):
+        data = pq.read_table(figures / f"{name}.data.parquet").to_pandas()
+        assert data.run_id.nunique() == 24 and data.seed.nunique() == 2
+    tab2 = pq.read_table(figures / "neurips_tab2.data.parquet").to_pandas()
+    assert len(tab2) == 2 * 9 and set(tab2.weights) == {"ema0.9"}  # two heat maps over the 3 x 3 grid
+    tables = workflow / "results" / "tables"
+    train = pd.read_parquet(tables / "vision_train" / "V1.parquet")
+    assert len(train) == 24 * 11 * 2 and train.code_version.nunique() == 1  # 24 runs, 11 evals, iterate + EMA
+    for run_id in train.run_id.unique():
+        assert (workflow / "results" / "V1" / run_id / "ckpt" / "epoch20.pt").exists()
+        assert not (workflow / "results" / "V1" / run_id / "train" / ".partial").exists()
+    measure = pd.read_parquet(tables / "measure")
+    assert set(measure.measure) == {"hessian_trace", "jacobian_norm", "noise_scale", "hessian_noise", "ensemble"}
+    assert measure.value.notna().all() and set(measure.family) == {"V2", "V4", "N3", "N4"}
+    assert len(pd.read_parquet(tables / "finetune")) == 24 * 2  # before and after each fine-tuning
+    llm = pd.read_parquet(tables / "llm_train")
+    assert llm.run_id.nunique() == 32 and set(llm.family) == {f"L{i}" for i in (1, 2, 4, 5, 6, 7, 8, 9, 10)}
+    assert len(llm) == 32 * 11 and llm.train_loss.notna().all()  # 11 evaluations of every run
+    assert (llm[llm.step == 200].train_loss < llm[llm.step == 0].train_loss.mean() - 1.5).all()  # they learn
+    llm_ft = pd.read_parquet(tables / "llm_finetune")
+    assert len(llm_ft) == 14 * 4 and set(llm_ft.from_step) == {100, 200}  # 4 evaluations of 14 fine-tunings
+    claims = pq.read_table(workflow / "results" / "claims.parquet").to_pandas()
+    assert set(claims.claim) == {f"C{i:02d}" for i in range(1, 31)}
+    assert set(claims.status) <= {"reproduced", "not reproduced"}
+    assert "# Claims on preset tiny" in (workflow / "results" / "claims.md").read_text()
+
+    again = snakemake(workflow, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    report = snakemake(workflow, "--report", "report.html")
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "neurips_tab3" in (workflow / "report.html").read_text(errors="replace")
+
+
+def test_cifar_files_in_true_format_run_through_the_workflow(workflow):
+    """CIFAR-10/100 folders in torchvision's layout are parsed (no download), subset and trained on."""
+    write_cifar(workflow / "fake", "cifar10", n_per_file=40, seed=1)
+    write_cifar(workflow / "fake", "cifar100", n_per_file=100, seed=2)
+    preset = {
+        "description": "fake CIFAR",
+        "device": "cpu",
+        "datasets": {
+            "c10": {"source": "cifar10", "root": "fake"},
+            "c100": {"source": "cifar100", "root": "fake"},
+            "c10_sub": {"source": "subset", "of": "c10", "per_class": 5},
+        },
+        "families": {
+            "V1": {
+                "kind": "vision",
+                "seeds": [0],
+                "epochs": 2,
+                "width": 0.0625,
+                "batch_size": 32,
+                "checkpoints": [1],
+                "ema": [0.9],
+                "grid": [
+                    {"model": "vgg16", "dataset": "c10", "lr": [0.05, 0.005], "wd": [0.0, 0.008]},
+                    {"model": "preact_resnet34", "dataset": "c100", "lr": [0.1], "wd": [0.01]},
+                ],
+            }
+        },
+    }
+    (workflow / "extra.yaml").write_text(yaml.safe_dump({"preset": "fake_cifar", "presets": {"fake_cifar": preset}}))
+    targets = ["results/figures/iclr_fig01.pdf", "results/data/c10_sub/meta.json"]
+    result = snakemake(workflow, *targets, "--cores", "2", "--configfile", "extra.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "download_cifar" not in result.stderr and not (workflow / "resources").exists()
+    data = pq.read_table(workflow / "results" / "figures" / "iclr_fig01.data.parquet").to_pandas()
+    assert set(data.dataset) == {"c10", "c100"} and data.run_id.nunique() == 5
+    meta = yaml.safe_load((workflow / "results" / "data" / "c100" / "meta.json").read_text())
+    assert meta["classes"] <= 100 and meta["train_size"] == 100 and meta["shape"] == [32, 32, 3]
+    assert yaml.safe_load((workflow / "results" / "data" / "c10_sub" / "meta.json").read_text())["train_size"] == 50
+    assert (workflow / "results" / "V1" / "resnet34_c100_lr0.1_wd0.01_fp32_s0" / "ckpt" / "epoch1.pt").exists()
+
+
+def test_cifar5m_and_tiny_imagenet_files_in_true_format_run_through_the_workflow(workflow):
+    """CIFAR-5m parts and a tiny-imagenet-200 tree feed the NeurIPS families: a size sweep over CIFAR-5m subsets,
+    and a grid on Tiny-ImageNet measured at the end (projected Jacobian above 2 classes, noise scale, ensemble)."""
+    write_cifar5m(workflow / "fake" / "c5m")
+    write_tiny_imagenet(workflow / "fake" / "tin")
+    small = {"seeds": [0], "width": 0.0625, "batch_size": 8, "eval_batch_size": 50, "kind": "vision"}
+    preset = {
+        "description": "fake CIFAR-5m and Tiny-ImageNet",
+        "device": "cpu",
+        "datasets": {
+            "c5m": {"source": "cifar5m", "root": "fake/c5m", "test_size": 30},
+            "c5m_sub": {"source": "subset", "of": "c5m", "per_class": 3},
+            "tin": {"source": "tiny_imagenet", "root": "fake/tin"},
+        },
+        "families": {
+            "N1": small
+            | {
+                "epochs": 1,
+                "ema": [],
+                "grid": [
+                    {"model": "preact_resnet18", "dataset": "c5m_sub", "epochs": 3, "lr": [0.05], "wd": [0.0, 0.01]},
+                    {"model": "preact_resnet18", "dataset": "c5m", "lr": [0.05], "wd": [0.0, 0.01]},
+                ],
+            },
+            "N3": small
+            | {
+                "epochs": 3,
+                "first_decay": 1.0,
+                "ema": [0.9],
+                "checkpoints": [2, 3],
+                "grid": [{"model": "preact_resnet18", "dataset": "tin", "lr": [0.05], "wd": [0.001, 0.01]}],
+                "measure": [
+                    {"measure": "jacobian_norm", "weights": ["ema0.9"], "epochs": [3]},
+                    {"measure": "noise_scale", "weights": ["iterate"], "epochs": [3]},
+                    {"measure": "ensemble", "weights": ["ema0.9"], "snapshots": [2, 3]},
+                ],
+            },
+        },
+        "measurement": {"batch_size": 4, "exact_jacobian_max_classes": 2, "jacobian_probes": 4, "noise_draws": 4},
+    }
+    (workflow / "extra.yaml").write_text(yaml.safe_dump({"preset": "fake_real", "presets": {"fake_real": preset}}))
+    targets = [f"results/figures/{name}.pdf" for name in ("neurips_fig01", "neurips_fig04", "neurips_tab3")]
+    result = snakemake(workflow, *targets, "--cores", "2", "--configfile", "extra.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    sizes = pq.read_table(workflow / "results" / "figures" / "neurips_fig01.data.parquet").to_pandas()
+    assert sizes.x.nunique() == 2 and sizes.x.max() == 115  # all of parts 0-4, and a subset
+    measure = pd.read_parquet(workflow / "results" / "tables" / "measure" / "N3.parquet")
+    jac = measure[measure.measure == "jacobian_norm"]
+    assert (jac.samples == 4).all() and (jac[jac.quantity == "norm"].stderr > 0).all()
+    assert set(measure.measure) == {"jacobian_norm", "noise_scale", "ensemble"}
+    ens = measure[measure.measure == "ensemble"].set_index("quantity").value
+    assert ens.between(0, 1).all() and set(ens.index) == {"ensemble_err", "ema_err", "snapshot_err", "tvd"}
+    meta = yaml.safe_load((workflow / "results" / "data" / "tin" / "meta.json").read_text())
+    assert meta["classes"] == 3 and meta["shape"] == [64, 64, 3]

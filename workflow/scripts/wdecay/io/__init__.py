@@ -1,0 +1,1 @@
+"""Files underneath every stage: parquet schemas, atomic writes, the code version, job logs."""
