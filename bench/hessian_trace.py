@@ -24,9 +24,10 @@ import time
 
 import torch
 from torch.nn import functional as F
-from wdecay.measure.hessian import hessian_trace, pyhessian_trace, trainable_parameters
+from wdecay.device import set_fp32_mode
+from wdecay.measure.common import trainable_parameters
+from wdecay.measure.hessian import hessian_trace, pyhessian_trace
 from wdecay.models.vision import build_model
-from wdecay.training import vision
 
 
 def setup(width: float, size: int, examples: int, batch: int, device: torch.device):
@@ -76,7 +77,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=1, help="best of this many timings")
     args = parser.parse_args()
     device = torch.device(args.device)
-    vision.set_fp32_mode("fp32")  # strict IEEE fp32: no TF32 convolutions or matmuls on CUDA
+    set_fp32_mode("fp32")  # strict IEEE fp32: no TF32 convolutions or matmuls on CUDA
     print(f"PreAct ResNet-18, {args.examples} examples in batches of {args.batch}, {args.probes} probes, seed 0,")
     print(f"{device}, {torch.get_num_threads()} threads; best of {args.repeats}")
     for setting in args.settings:

@@ -20,7 +20,8 @@ import warnings
 
 import torch
 from torch.func import functional_call, jacrev, jvp, vmap
-from wdecay.measure.jacobian import GRADIENT_BYTES, jacobian_sq_norm_exact, jacobian_sq_norm_projected, trainable
+from wdecay.measure.common import trainable
+from wdecay.measure.jacobian import GRADIENT_BYTES, jacobian_sq_norm_exact, jacobian_sq_norm_projected
 from wdecay.models.vision import build_model
 
 

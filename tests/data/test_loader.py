@@ -1,6 +1,7 @@
 import numpy as np
 import torch
-from wdecay.data.loader import DeviceImages, channel_stats, memory_format
+from wdecay.data.loader import DeviceImages, channel_stats
+from wdecay.device import memory_format
 from wdecay.models.vision import build_model
 
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from wdecay.figures import llm, vision
+from wdecay.figures import llm
+from wdecay.figures.render import render, save
 from wdecay.io import tables
 
 STEPS = range(0, 1001, 100)
@@ -101,7 +102,7 @@ def llm_finetune(train, from_steps=(500, 1000), ft_steps=range(0, 201, 50)):
 
 def curves(panels, family="L1", frames=None, **spec):
     frames = frames or {"llm_train": llm_train(), "llm_finetune": None}
-    return vision.render({"plot": "llm_curves", "family": family, "panels": panels} | spec, frames)
+    return render({"plot": "llm_curves", "family": family, "panels": panels} | spec, frames)
 
 
 def legend_labels(ax):
@@ -224,7 +225,7 @@ def test_non_finite_losses_still_render_and_the_run_is_marked_diverged(tmp_path)
     fig, data = curves([{"title": "div", "y": "train_loss"}], family="L8", frames={"llm_train": train})
     assert set(data.label) == {"λ = 0 (diverged)"}
     paths = [tmp_path / n for n in ("f.pdf", "f.png", "f.data.parquet")]
-    vision.save(fig, data, *paths)
+    save(fig, data, *paths)
     assert pq.read_table(paths[2]).num_rows == len(data)
 
 
@@ -278,7 +279,7 @@ def test_mimic_runs_say_what_they_mimic(tmp_path):
     both = data[data.panel == "mimic runs and the runs they mimic"]
     assert both[both.family == "L1"].mimic.isna().all() and set(both[both.family == "L9"].mimic) == {0.1, 0.3}
     paths = [tmp_path / n for n in ("f.pdf", "f.png", "f.data.parquet")]
-    vision.save(fig, data, *paths)
+    save(fig, data, *paths)
     saved = pq.read_table(paths[2])
     assert saved.schema.field("mimic").type == pa.float64()
     assert saved.column("mimic").null_count == (data.family == "L1").sum()
@@ -290,7 +291,7 @@ def test_mimic_runs_say_what_they_mimic(tmp_path):
     _, data = curves([panels[0] | {"hue": "mimic"}], family="L9", frames={"llm_train": frame})
     assert set(data.label) == {"mimics λ = 0.1", "mimics λ = 0.3"}
     spec = {"plot": "llm_final", "family": ["L1", "L9"], "panels": [panels[1] | {"x": "wd"}]}
-    _, data = vision.render(spec, {"llm_train": frame})
+    _, data = render(spec, {"llm_train": frame})
     assert len(data) == 3 + 4 and "mimics λ = 0.3, fp32" in set(data.label) and data.mimic.notna().sum() == 4
 
 
@@ -334,7 +335,7 @@ def test_final_value_against_a_setting(tmp_path):
             {"title": "L1", "x": "wd", "y": ["train_loss", "val_loss"], "last": 1},
         ],
     }
-    fig, data = vision.render(spec, {"llm_train": train, "llm_finetune": None})
+    fig, data = render(spec, {"llm_train": train, "llm_finetune": None})
     first = data[data.panel == "vs λ"]
     assert len(first) == 3 * 2 + 2 * 2  # one point per run
     assert set(first.label) == {"WD on LayerNorm", "LayerNorm not decayed"}
@@ -346,7 +347,7 @@ def test_final_value_against_a_setting(tmp_path):
     assert len(second) == 3 * 2 * 2 and set(second.label) == {""}
     assert np.allclose(second[second.series == "val_loss"].y - second[second.series == "train_loss"].y.values, 0.02)
     paths = [tmp_path / n for n in ("f.pdf", "f.png", "f.data.parquet")]
-    vision.save(fig, data, *paths)
+    save(fig, data, *paths)
     assert all(p.stat().st_size > 1000 for p in paths[:2])
     assert pq.read_table(paths[2]).num_rows == len(data)
 
@@ -357,15 +358,15 @@ def test_final_drops_runs_ending_non_finite_and_crosses_diverged_ones():
     train.loc[ended_nan & (train.step == 1000), "train_loss"] = np.nan
     train.loc[ended_nan, "diverged"] = True
     spec = {"plot": "llm_final", "family": "L8", "panels": [{"title": "vs lr", "x": "lr", "y": "train_loss"}]}
-    fig, data = vision.render(spec, {"llm_train": train})
+    fig, data = render(spec, {"llm_train": train})
     assert len(data) == 3 and set(data.label) == {"λ = 0 (1/2 diverged)", "λ = 0.1"}  # the dropped run is named
     assert not ((data.lr == 1e-3) & (data.wd == 0.0)).any()
     train.loc[ended_nan, "train_loss"] = 9.0
-    fig, data = vision.render(spec, {"llm_train": train})
+    fig, data = render(spec, {"llm_train": train})
     assert "λ = 0 (1/2 diverged)" in set(data.label) and data.diverged.sum() == 1
     assert "diverged" in legend_labels(fig.get_axes()[0])
     with pytest.raises(ValueError, match="'vs step'"):
-        vision.render(spec | {"panels": [{"title": "vs step", "x": "step", "y": "train_loss"}]}, {"llm_train": train})
+        render(spec | {"panels": [{"title": "vs step", "x": "step", "y": "train_loss"}]}, {"llm_train": train})
 
 
 def test_number_labels():

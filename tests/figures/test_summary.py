@@ -4,7 +4,8 @@ import itertools
 
 import pandas as pd
 import pytest
-from wdecay.figures import summary, vision
+from wdecay.figures import summary
+from wdecay.figures.render import render, save
 from wdecay.io import tables
 
 LRS, WDS, SEEDS = (0.05, 0.1, 0.2), (0.001, 0.01), (0, 1)
@@ -73,11 +74,11 @@ def test_heatmap_is_the_mean_over_seeds_of_each_cell(tmp_path):
             {"title": "J", "kind": "heatmap", "weights": ["ema0.9"], "y": "jacobian_norm.norm", "ylabel": "J"},
         ],
     }
-    fig, data = vision.render(spec, {"train": train, "finetune": None, "measure": measure})
+    fig, data = render(spec, {"train": train, "finetune": None, "measure": measure})
     cell = data[(data.panel == "EMA") & (data.x == 0.2) & (data.y == 0.001)]
     assert len(cell) == 2 and cell.value.mean() == pytest.approx(0.2 + 0.01 + 0.005 - 0.01)
     assert set(data.columns) >= {"run_id", "seed", "code_version", "panel", "weights", "x", "y", "value"}
-    vision.save(fig, data, tmp_path / "f.pdf", tmp_path / "f.png", tmp_path / "f.data.parquet")
+    save(fig, data, tmp_path / "f.pdf", tmp_path / "f.png", tmp_path / "f.data.parquet")
     assert (tmp_path / "f.png").stat().st_size > 5000
     assert len(pd.read_parquet(tmp_path / "f.data.parquet")) == 2 * 12
 
@@ -92,13 +93,13 @@ def test_scatter_and_lines_against_run_settings_and_missing_columns_fail_clearly
             {"title": "b", "kind": "lines", "x": "lr", "y": "test_err", "ylabel": "err", "hue": "wd", "logx": True},
         ],
     }
-    _, data = vision.render(spec, frames)
+    _, data = render(spec, frames)
     a = data[data.panel == "a"]
     assert (a.y * a.x).round(9).eq(1.0).all()
     assert len(data[data.panel == "b"]) == 12
     bad = {"plot": "runs", "panels": [{"title": "c", "x": "lr", "y": "noise_scale.sigma_sq", "ylabel": "s"}]}
     with pytest.raises(ValueError, match=r"panel 'c': no noise_scale.sigma_sq@iterate"):
-        vision.render(bad, frames)
+        render(bad, frames)
 
 
 def test_panels_repeat_per_dataset_when_rows_by_dataset():
@@ -106,6 +107,6 @@ def test_panels_repeat_per_dataset_when_rows_by_dataset():
     other = train.assign(dataset="e", run_id=train.run_id + "_e")
     frames = {"train": pd.concat([train, other]), "finetune": None, "measure": None}
     panel = {"title": "err", "table": "train", "y": "test_err", "ylabel": "err"}
-    fig, data = vision.render({"plot": "panels", "rows_by": "dataset", "panels": [panel, panel]}, frames)
+    fig, data = render({"plot": "panels", "rows_by": "dataset", "panels": [panel, panel]}, frames)
     assert sorted(data.panel.unique()) == ["err (d)", "err (e)"]
     assert len([ax for ax in fig.axes if ax.get_visible() and ax.get_title()]) == 4

@@ -3,7 +3,8 @@ import itertools
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from wdecay.figures import curves, vision
+from wdecay.figures import curves
+from wdecay.figures.render import render, save
 from wdecay.io import tables
 
 SPEC = {
@@ -47,7 +48,7 @@ def v1_frame():
 
 
 def test_seed_curves_draws_one_panel_per_model_and_returns_its_data(tmp_path):
-    fig, data = vision.render(SPEC, {"train": v1_frame()})
+    fig, data = render(SPEC, {"train": v1_frame()})
     axes = fig.get_axes()
     assert [ax.get_title().split("\n")[0] for ax in axes] == ["VGG16 on CIFAR-10", "PreAct ResNet-34 on CIFAR-100"]
     assert axes[0].get_yscale() == "log" and axes[0].get_legend() is not None and axes[1].get_legend() is None
@@ -60,7 +61,7 @@ def test_seed_curves_draws_one_panel_per_model_and_returns_its_data(tmp_path):
     assert curves.decay_epoch(data.assign(lr_now=v1_frame().query("weights == 'iterate'").lr_now.values)) == 2
 
     paths = [tmp_path / n for n in ("f.pdf", "f.png", "f.data.parquet")]
-    vision.save(fig, data, *paths)
+    save(fig, data, *paths)
     assert all(p.stat().st_size > 1000 for p in paths[:2])
     assert pq.read_table(paths[2]).num_rows == len(data)
 
@@ -69,7 +70,7 @@ def test_other_grids_get_plain_labels_and_missing_weights_fail_clearly():
     frame = v1_frame()
     frame.loc[frame.lr == 0.01, "lr"] = 0.02
     frame.loc[frame.lr == 0.02, "wd"] = 0.5
-    _, data = vision.render(SPEC, {"train": frame})
+    _, data = render(SPEC, {"train": frame})
     assert "lr=0.02, wd=0.5" in set(data.config)
     with pytest.raises(ValueError, match="ema0.9"):
-        vision.render(SPEC | {"weights": "ema0.9"}, {"train": frame})
+        render(SPEC | {"weights": "ema0.9"}, {"train": frame})

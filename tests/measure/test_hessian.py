@@ -7,8 +7,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, hessian, jacrev
 from torch.nn import functional as F
+from wdecay.measure.common import trainable_parameters
 from wdecay.measure.curvature_noise import curvature_products, gaussian_probes, hessian_noise_alignment
-from wdecay.measure.hessian import hessian_trace, pyhessian_trace, trainable_parameters
+from wdecay.measure.hessian import hessian_trace, pyhessian_trace
 from wdecay.models.vision import build_model
 
 CLASSES = 4

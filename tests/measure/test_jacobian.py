@@ -4,7 +4,8 @@ import pytest
 import torch
 from small_nets import CLASSES, batches, tiny_net
 from torch import nn
-from wdecay.measure.jacobian import evaluating, jacobian_sq_norm_exact, jacobian_sq_norm_projected
+from wdecay.measure.common import evaluating
+from wdecay.measure.jacobian import jacobian_sq_norm_exact, jacobian_sq_norm_projected
 
 
 def reference_sq_norm(model: nn.Module, data) -> float:

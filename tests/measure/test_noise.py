@@ -7,7 +7,7 @@ import pytest
 import torch
 from small_nets import tiny_net
 from torch.nn import functional as F
-from wdecay.measure.jacobian import evaluating
+from wdecay.measure.common import evaluating
 from wdecay.measure.noise import noise_scale, noise_scale_exact
 
 CLASSES = 3

@@ -4,7 +4,7 @@ from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
 
-from wdecay.figures import vision
+from wdecay.figures.render import render, save
 from wdecay.io import tables
 
 KINDS = {
@@ -19,5 +19,5 @@ for kind, schema in KINDS.items():
     paths = [p for p in snakemake.input if f"/tables/{schema.metadata[b'table'].decode()}/" in p]
     if paths:
         frames[kind] = tables.concat(paths, schema).to_pandas()
-fig, data = vision.render(snakemake.params.spec, frames)
-vision.save(fig, data, snakemake.output.pdf, snakemake.output.png, snakemake.output.data)
+fig, data = render(snakemake.params.spec, frames)
+save(fig, data, snakemake.output.pdf, snakemake.output.png, snakemake.output.data)

@@ -4,19 +4,13 @@ converted and normalised there by tensor ops (no DataLoader, no worker processes
 import numpy as np
 import torch
 
+from ..device import memory_format
+
 
 def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation in [0, 1] units of uint8 (N, H, W, C) images."""
     flat = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
     return flat.mean(0), flat.std(0)
-
-
-def memory_format(device: torch.device) -> torch.memory_format:
-    """Layout of tensors that are back-propagated through convolutions: channels-last on CUDA, where convolutions
-    prefer it; the standard layout on CPU, where PyTorch 2.14's channels-last convolution backward corrupts memory
-    for narrow networks on large images (ResNet-18 at 1/16 width on 64x64 inputs aborts). Forward-only passes use
-    channels-last everywhere (on CPU 1.7-3x faster than the standard layout)."""
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
 class DeviceImages:

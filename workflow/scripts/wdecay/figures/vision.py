@@ -10,11 +10,8 @@ import seaborn as sns  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from . import drawings  # noqa: E402
-from . import llm  # noqa: E402
 from . import summary  # noqa: E402
 from .curves import ROLES, config_roles, decay_epoch, final_rows  # noqa: E402
-from ..io.files import atomic_path  # noqa: E402
 from ..io.tables import RUN_FIELDS  # noqa: E402
 
 MODEL_NAMES = {"vgg16": "VGG16", "preact_resnet18": "PreAct ResNet-18", "preact_resnet34": "PreAct ResNet-34"}
@@ -280,31 +277,3 @@ def runs(spec: dict, frames: dict):
     data = pd.concat(drawn, ignore_index=True)
     columns = [f.name for f in RUN_FIELDS] + ["panel", "weights", "x", "y", "value"]
     return fig, data[columns]
-
-
-PLOTS = {
-    "seed_curves": seed_curves,
-    "panels": panels,
-    "runs": runs,
-    "cartoon": drawings.cartoon,
-    "related_work": drawings.related_work,
-    "llm_curves": llm.llm_curves,
-    "llm_final": llm.llm_final,
-}
-
-
-def render(spec: dict, frames: dict):
-    """Draw a figure from its frames: {'train': ..., 'finetune': ..., 'measure': ...} (None where absent)."""
-    if spec["plot"] == "seed_curves":
-        return seed_curves(spec, frames["train"])
-    return PLOTS[spec["plot"]](spec, frames)
-
-
-def save(fig, data, pdf_path, png_path, data_path) -> None:
-    """Write the figure (pdf, png) and its data (parquet), each atomically."""
-    for path, fmt in ((pdf_path, "pdf"), (png_path, "png")):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
-    plt.close(fig)
-    with atomic_path(data_path) as tmp:
-        data.to_parquet(tmp, index=False)

@@ -21,9 +21,9 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vjp, vmap
 from torch.nn import functional as F
 
-from . import Estimate
-from .hessian import batch_hvps, split, trainable_parameters
-from .jacobian import default_chunk, evaluating, trainable
+from .common import Estimate, evaluating, trainable, trainable_parameters
+from .hessian import batch_hvps, split
+from .jacobian import default_chunk
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 

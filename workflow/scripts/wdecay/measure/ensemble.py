@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from .jacobian import evaluating
+from .common import evaluating
 
 
 @torch.no_grad()

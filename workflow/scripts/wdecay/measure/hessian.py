@@ -26,16 +26,10 @@ from pyhessian.utils import hessian_vector_product
 from torch import nn
 from torch.nn import functional as F
 
-from . import Estimate
-from .jacobian import evaluating
+from .common import Estimate, evaluating, trainable_parameters
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 CHUNK = 32  # default probes per vectorised double backward on CUDA: beyond a few dozen the gain is spent, memory not
-
-
-def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The parameters with ``requires_grad``, in ``model.parameters()`` order: the order of a flat vector of P."""
-    return [p for p in model.parameters() if p.requires_grad]
 
 
 def split(flat: torch.Tensor, params: list[nn.Parameter]) -> list[torch.Tensor]:

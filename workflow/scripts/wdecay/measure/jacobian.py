@@ -16,35 +16,14 @@ the exact one uses the C unit vectors (Σ_c ‖J(x)ᵀe_c‖² = ‖J(x)‖²_F)
 """
 
 from collections.abc import Iterable
-from contextlib import contextmanager
 
 import torch
 from torch import nn
 from torch.func import functional_call, vjp, vmap
 
-from . import Estimate
+from .common import Estimate, evaluating, trainable
 
 GRADIENT_BYTES = 2**30  # default chunk: examples whose per-example gradients fit in this many bytes
-
-
-@contextmanager
-def evaluating(*models: nn.Module):
-    """Put every module of ``models`` in eval mode, and restore each module's own mode afterwards."""
-    modes = [(m, m.training) for model in models for m in model.modules()]
-    try:
-        for model in models:
-            model.eval()
-        yield
-    finally:
-        for m, mode in modes:
-            m.training = mode
-
-
-def trainable(model: nn.Module) -> tuple[dict, dict]:
-    """({name: trainable parameter}, {name: frozen parameter or buffer}), detached, for ``functional_call``."""
-    params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
-    constants = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
-    return params, constants | dict(model.named_buffers())
 
 
 def default_chunk(params: dict) -> int:

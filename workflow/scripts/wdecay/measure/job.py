@@ -16,11 +16,12 @@ import torch
 
 from ..data import images
 from ..io import tables
-from ..data.loader import DeviceImages, channel_stats, memory_format
+from ..data.loader import DeviceImages, channel_stats
+from ..device import memory_format, resolve_device, set_fp32_mode
 from ..models.vision import build_model
 from ..io.provenance import code_version
-from ..training.vision import ID_COLUMNS, resolve_device, set_fp32_mode
-from . import Estimate
+from ..training.vision import ID_COLUMNS
+from .common import Estimate
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
-from . import Estimate
-from .jacobian import evaluating, trainable
+from .common import Estimate, evaluating, trainable
 
 
 def _mean_loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int) -> torch.Tensor:

@@ -15,7 +15,8 @@ import torch
 from ..io import tables
 from ..io.files import atomic_path
 from ..io.provenance import code_version
-from .vision import ID_COLUMNS, VisionTrainer, fit_or_save, resolve_device, set_fp32_mode
+from ..device import resolve_device, set_fp32_mode
+from .vision import ID_COLUMNS, VisionTrainer, fit_or_save
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,8 @@ from .optim import set_lr, squared_norm
 from .preempt import StopRequest, Stopped
 from ..io.provenance import code_version
 from ..data.tokens import TokenStream, read_meta
-from .vision import autocast, fingerprint, fit_or_save, load_state, resolve_device, set_fp32_mode
+from ..device import autocast, resolve_device, set_fp32_mode
+from .vision import fingerprint, fit_or_save, load_state
 
 log = logging.getLogger(__name__)
 ID_COLUMNS = [f.name for f in tables.LLM_RUN_FIELDS if f.name != "code_version"]

@@ -8,7 +8,6 @@ Outputs appear only when the run is complete, so a killed job leaves no partial 
 the last state, ending with the same numbers as an uninterrupted run (bit-identical on CPU).
 """
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -25,36 +24,15 @@ from ..data import images
 from ..io import tables
 from .ema import EMA, recompute_bn_stats
 from ..io.files import atomic_path, link_or_copy
-from ..data.loader import DeviceImages, channel_stats, memory_format
+from ..data.loader import DeviceImages, channel_stats
+from ..device import autocast, memory_format, resolve_device, set_fp32_mode
 from ..models.vision import build_model
 from .optim import decay_groups, make_sgd, project_to_sphere, set_lr, squared_norm, step_lr
 from .preempt import StopRequest, Stopped
 from ..io.provenance import code_version
 
 log = logging.getLogger(__name__)
-AUTOCAST_DTYPES = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 ID_COLUMNS = [f.name for f in tables.RUN_FIELDS if f.name != "code_version"]  # taken from the run settings
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for, but CUDA is not available on this machine")
-    return torch.device(name)
-
-
-def set_fp32_mode(precision: str) -> None:
-    """fp32 means IEEE fp32 everywhere; tf32 lets CUDA convolutions and matmuls use TensorFloat-32 (which cuDNN
-    convolutions otherwise do by default). Autocast precisions run their fp32 ops as IEEE fp32."""
-    mode = "tf32" if precision == "tf32" else "ieee"
-    torch.backends.cudnn.conv.fp32_precision = mode
-    torch.backends.cuda.matmul.fp32_precision = mode
-
-
-def autocast(precision: str, device: torch.device):
-    dtype = AUTOCAST_DTYPES[precision]
-    return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
 
 
 @torch.no_grad()

@@ -1,0 +1,38 @@
+"""The device a job runs on and how it computes there: device resolution, fp32/TF32 mode, autocast precisions, and
+the memory layout of back-propagated convolution inputs. Shared by every job that runs a model (training,
+fine-tuning, measurements)."""
+
+import contextlib
+
+import torch
+
+AUTOCAST_DTYPES = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for, but CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def set_fp32_mode(precision: str) -> None:
+    """fp32 means IEEE fp32 everywhere; tf32 lets CUDA convolutions and matmuls use TensorFloat-32 (which cuDNN
+    convolutions otherwise do by default). Autocast precisions run their fp32 ops as IEEE fp32."""
+    mode = "tf32" if precision == "tf32" else "ieee"
+    torch.backends.cudnn.conv.fp32_precision = mode
+    torch.backends.cuda.matmul.fp32_precision = mode
+
+
+def autocast(precision: str, device: torch.device):
+    dtype = AUTOCAST_DTYPES[precision]
+    return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    """Layout of tensors that are back-propagated through convolutions: channels-last on CUDA, where convolutions
+    prefer it; the standard layout on CPU, where PyTorch 2.14's channels-last convolution backward corrupts memory
+    for narrow networks on large images (ResNet-18 at 1/16 width on 64x64 inputs aborts). Forward-only passes use
+    channels-last everywhere (on CPU 1.7-3x faster than the standard layout)."""
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
