@@ -1,6 +1,7 @@
 """Workflow tests: real Snakemake on a copy of the workflow (lint, dry-run job counts, config errors before any job,
 an end-to-end tiny run with its report, and a run on CIFAR files in the true on-disk format)."""
 
+import json
 import re
 import subprocess
 
@@ -34,6 +35,39 @@ def test_lint_and_format_are_clean():
     for command in (["check", "."], ["format", "--check", "."]):
         ruff = subprocess.run([str(BIN / "ruff"), *command], cwd=ROOT, capture_output=True, text=True)
         assert ruff.returncode == 0, ruff.stdout
+
+
+def test_planning_imports_no_torch(workflow):
+    """The Snakemake process plans the whole tiny DAG without importing torch (a second or more per process)."""
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('torch imported:', 'torch' in sys.modules))\n"
+        "from snakemake.cli import main\n"
+        "sys.argv = ['snakemake', '-n', '--quiet']\n"
+        "main()\n"
+    )
+    result = subprocess.run([str(BIN / "python"), "-c", code], cwd=workflow, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "torch imported: False" in result.stdout, result.stdout + result.stderr
+
+
+def test_jobs_import_the_package_of_their_own_checkout(tmp_path):
+    """A second checkout that shares this environment runs its own wdecay, not the one the environment was
+    installed from (an editable install puts that one on sys.path before the folder Snakemake appends)."""
+    installed = subprocess.run(
+        [str(BIN / "python"), "-c", "import wdecay; print(wdecay.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    second = copy_workflow(tmp_path / "second")
+    assert str(second) not in installed.stdout  # the environment's own wdecay is another checkout's (or a copy)
+    init = second / "workflow" / "scripts" / "wdecay" / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "', '__version__ = "0.0.0.second-checkout+'))
+    result = snakemake(second, "--cores", "1", "results/data/digits10/meta.json")
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((second / "results" / "data" / "digits10" / "meta.json").read_text())
+    assert meta["code_version"].startswith("0.0.0.second-checkout+"), meta["code_version"]
 
 
 def test_tiny_dry_run_plans_every_figure(workflow):

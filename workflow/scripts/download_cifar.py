@@ -1,9 +1,13 @@
 """Download a CIFAR archive with torchvision (which verifies its checksum) and unpack it beside its final place;
 the unpacked folder is renamed into place only when complete."""
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # this checkout's wdecay, ahead of any installed copy
+
 import shutil
 import tempfile
-from pathlib import Path
 
 from wdecay.io.joblog import send_to_log
 

@@ -1,6 +1,9 @@
 """Evaluate every claim on the tables of this preset into results/claims.parquet and a readable table."""
 
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # this checkout's wdecay, ahead of any installed copy
 
 from wdecay.io.joblog import send_to_log
 

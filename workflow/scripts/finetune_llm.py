@@ -1,8 +1,11 @@
 """Fine-tune a language-model checkpoint at a tiny constant rate (see wdecay.training.llm.finetune)."""
 
-import re
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # this checkout's wdecay, ahead of any installed copy
+
+import re
 
 from wdecay.io.joblog import send_to_log
 

@@ -1,6 +1,9 @@
 """Take every measure of the weight sets of one run at one checkpoint (see wdecay.measure.job)."""
 
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # this checkout's wdecay, ahead of any installed copy
 
 from wdecay.io.joblog import send_to_log
 

@@ -1,6 +1,11 @@
 """The per-iteration rates under which a run without WD has the effective rate of a run with WD (NeurIPS Fig 7),
 from the weight norms logged by the mimicked runs (see wdecay.training.schedules.mimic_schedule)."""
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # this checkout's wdecay, ahead of any installed copy
+
 import json
 
 from wdecay.io.joblog import send_to_log

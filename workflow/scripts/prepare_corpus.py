@@ -1,6 +1,9 @@
 """Build one token corpus (train.bin, val.bin, meta.json; see wdecay.data.tokens)."""
 
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # this checkout's wdecay, ahead of any installed copy
 
 from wdecay.io.joblog import send_to_log
 

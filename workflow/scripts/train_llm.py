@@ -1,8 +1,11 @@
 """Train one language-model run (see wdecay.training.llm)."""
 
-import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # this checkout's wdecay, ahead of any installed copy
+
+import json
 
 from wdecay.io.joblog import send_to_log
 

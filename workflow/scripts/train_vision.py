@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))  # this checkout's wdecay, ahead of any installed copy
+
 from wdecay.io.joblog import send_to_log
 
 send_to_log(snakemake.log[0])
