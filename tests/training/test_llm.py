@@ -284,3 +284,40 @@ def test_finetune_keeps_identity_and_starts_from_the_checkpoint(corpus, tmp_path
     assert ft_rows[0]["train_loss"] == pytest.approx(rows[-1]["train_loss"], rel=1e-6)
     assert {r["run_id"] for r in ft_rows} == {run["run_id"]} and {r["from_step"] for r in ft_rows} == {20}
     assert ft_rows[-1]["train_loss"] < ft_rows[0]["train_loss"] + 0.05
+
+
+def test_finetune_runs_at_its_own_weight_decay_with_the_runs_moments(corpus, tmp_path):
+    """Fine-tuning from a lambda = 0.1 checkpoint: the param groups hold the fine-tuning's wd 0 and lr (not the
+    checkpoint's), Adam's moments are the checkpoint's, and a step moves the weights exactly as AdamW at wd 0
+    from that state would."""
+    run = llm_run(checkpoints=[20], max_iters=20, wd=0.1)
+    trainer = trainer_for(run, corpus, tmp_path / "w")
+    trainer.fit()
+    state = torch.load(trainer.checkpoint_path(20), map_location=CPU, weights_only=True)
+    assert [g["weight_decay"] for g in state["optimizer"]["param_groups"]] == [0.1, 0.0]
+    ft = {"iters": 10, "lr": 1e-5, "wd": 0.0, "eval_every": 5, "keep_optimizer": True}
+    settings = llm.finetune_settings(run, ft, 20)
+    tuned = llm.LLMTrainer(
+        settings, corpus, tmp_path / "wft", CPU, [ft["lr"]] * ft["iters"], init=state, keep_optimizer=True
+    )
+    assert [(g["weight_decay"], g["lr"]) for g in tuned.optimizer.param_groups] == [(0.0, 1e-5), (0.0, 1e-5)]
+    moments = [s["exp_avg"] for s in state["optimizer"]["state"].values()]
+    in_order = [p for group in tuned.optimizer.param_groups for p in group["params"]]  # the state's indexing
+    assert all(torch.equal(tuned.optimizer.state[p]["exp_avg"], m) for p, m in zip(in_order, moments, strict=True))
+
+    torch.manual_seed(0)
+    reference = gpt.build_gpt(run["model"], gpt.padded_vocab(tuned.meta["vocab_size"]), run["context"])
+    reference.load_state_dict(state["model"])
+    adamw = llm_optim.make_optimizer(reference, llm_run(wd=0.0, lr=1e-5), CPU)
+    # a second copy of the state: optimizers loaded from one dict share its moment tensors and update them in place
+    adamw.load_state_dict(torch.load(trainer.checkpoint_path(20), map_location=CPU, weights_only=True)["optimizer"])
+    for group in adamw.param_groups:
+        group.update(weight_decay=0.0, lr=1e-5)
+    g = torch.Generator().manual_seed(3)
+    for a, b in zip(tuned.model.parameters(), reference.parameters(), strict=True):
+        a.grad = torch.randn(a.shape, generator=g)
+        b.grad = a.grad.clone()
+    tuned.optimizer.step()
+    adamw.step()
+    for (name, a), b in zip(tuned.model.named_parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)

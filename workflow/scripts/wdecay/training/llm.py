@@ -26,7 +26,7 @@ from ..models import gpt
 from ..io import tables
 from .ema import EMA
 from ..io.files import atomic_path, link_or_copy
-from .llm_optim import add_l2_gradient, decay_groups, make_optimizer
+from .llm_optim import add_l2_gradient, decay_groups, load_moments, make_optimizer
 from .optim import set_lr, squared_norm
 from .preempt import StopRequest, Stopped
 from ..io.provenance import code_version
@@ -64,8 +64,8 @@ class LLMTrainer:
         self.optimizer = make_optimizer(self.model, run, device)
         if init is not None:
             self.model.load_state_dict(init["model"])
-            if keep_optimizer:
-                self.optimizer.load_state_dict(init["optimizer"])
+            if keep_optimizer:  # the moments only: the fine-tuning's own lr and wd stay
+                load_moments(self.optimizer, init["optimizer"])
         self.forward = torch.compile(self.model) if run["compile"] else self.model
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.decayed = [p for _, p in decay_groups(self.model, run["decay_ln"])["decay"]]

@@ -49,6 +49,16 @@ def make_optimizer(model: nn.Module, run: dict, device: torch.device) -> torch.o
     raise ValueError(f"optimizer {run['optimizer']!r} is not adamw or sgdm")
 
 
+def load_moments(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load the per-parameter state (Adam's moments, momentum buffers) of ``state`` and keep this optimizer's
+    group settings. ``load_state_dict`` alone would also restore each group's ``weight_decay`` and ``lr`` from the
+    checkpoint, so a fine-tuning meant to run at wd 0 would keep the run's lambda."""
+    settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, own in zip(optimizer.param_groups, settings, strict=True):
+        group.update(own)
+
+
 def add_l2_gradient(params: list[torch.Tensor], coef: float) -> None:
     """Add the gradient c * w of the penalty c/2 ||w||^2 to each parameter's gradient (one fused foreach op)."""
     if coef:
