@@ -45,7 +45,7 @@ class EagerBlock(nn.Module):
 
     def forward(self, x):
         x = x + self.attn(self.ln_1(x))
-        return x + self.fc_out(F.gelu(self.fc(self.ln_2(x)), approximate="tanh"))
+        return x + self.fc_out(F.gelu(self.fc(self.ln_2(x))))
 
 
 class EagerGPT(nn.Module):

@@ -39,6 +39,11 @@ def run_settings(**overrides) -> dict:
         eval_every=1,
         resume_every=1,
         device="cpu",
+        init="pytorch",
+        vgg_input=None,
+        si_arch=None,
+        projection="step",
+        variant="",
     )
     run.update(overrides)
     return run

@@ -151,3 +151,9 @@ def test_mfu_and_peaks(monkeypatch):
 
 def test_padded_vocab():
     assert padded_vocab(50257) == 50304 and padded_vocab(256) == 256 and padded_vocab(1) == 64
+
+
+def test_mlp_uses_the_exact_gelu_as_the_authors_and_nanogpt():
+    model = build_gpt("gpt_mini", 256, 16)
+    gelus = [m for m in model.modules() if isinstance(m, torch.nn.GELU)]
+    assert gelus and all(m.approximate == "none" for m in gelus)

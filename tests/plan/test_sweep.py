@@ -1,6 +1,6 @@
 import pytest
 from conftest import ROOT
-from wdecay.plan import configcheck, sweep
+from wdecay.plan import configcheck, protocol, sweep
 
 SCHEMA = configcheck.load_yaml(ROOT / "workflow/schemas/config.schema.yaml")
 
@@ -83,6 +83,10 @@ def one_family(grid, **settings):
         "width": 1.0,
         "checkpoints": [],
         "sphere": False,
+        "init": "pytorch",
+        "vgg_input": "twice",
+        "si_arch": "authors",
+        "projection": "epoch",
         "measure": [],
         "eval_every": 1,
         "resume_every": 1,
@@ -193,3 +197,42 @@ def test_an_ensemble_is_one_job_per_run_at_its_last_snapshot():
     family["families"]["F"]["checkpoints"] = [4]
     with pytest.raises(sweep.SweepError, match=r"measure\[0\]\.snapshots: \[2, 3\] are not checkpoints"):
         sweep.measure_jobs("F", family["families"]["F"], sweep.expand_family("p", family, "F"))
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small", "paper"])
+def test_both_protocols_plan_the_same_runs_and_ids_differ_only_where_settings_do(preset):
+    config = configcheck.load_yaml(ROOT / "config.yaml") | {"preset": preset}
+    as_run = configcheck.make_plan(config, SCHEMA)
+    written = configcheck.make_plan(config | {"protocol": "as_written"}, SCHEMA)
+    assert as_run.protocol == "as_run" and written.protocol == "as_written"
+    keys = [*protocol.VISION_VARIANTS, *protocol.LLM_VARIANTS]
+    differing = 0
+    for family, runs in as_run.runs.items():
+        pairs = list(zip(runs.values(), written.runs[family].values(), strict=True))
+        for a, w in pairs:
+            a_set, w_set = a.params(), w.params()
+            same = {k: v for k, v in a_set.items() if k not in (*keys, "run_id", "variant", "checkpoints")}
+            assert same == {k: w_set[k] for k in same}, (family, a.run_id)
+            changed = [k for k in keys if a_set.get(k) != w_set.get(k)]
+            assert (a.run_id != w.run_id) == bool(changed), (a.run_id, w.run_id)
+            assert a.variant == "" and (w.variant != "") == bool(changed)
+            assert (
+                w.run_id.replace(f"_{w.variant}", "") if changed else w.run_id
+            ) == a.run_id  # as-run id + what differs
+            differing += bool(changed)
+    assert differing == sum(len(r) for f, r in as_run.runs.items() if not as_run.is_llm(f)) + len(
+        [r for r in as_run.runs["L5"].values() if r.l2]
+    )  # every vision run (the initialisation) and the l2 runs of L5
+    assert len(as_run.finetunes) == len(written.finetunes)
+
+
+def test_a_setting_may_be_given_per_protocol_and_a_bad_protocol_is_named():
+    config = configcheck.load_yaml(ROOT / "config.yaml")
+    v1 = config["presets"]["tiny"]["families"]["V1"]
+    v1["epochs"] = {"as_run": 20, "as_written": 10}
+    v1["checkpoints"] = {"as_run": [10, 20], "as_written": [10]}
+    assert {r.epochs for r in configcheck.make_plan(config, SCHEMA).runs["V1"].values()} == {20}
+    written = configcheck.make_plan(config | {"protocol": "as_written"}, SCHEMA)
+    assert {r.epochs for r in written.runs["V1"].values()} == {10}
+    with pytest.raises(configcheck.ConfigError, match="protocol: 'as_published' is not one of as_run, as_written"):
+        configcheck.make_plan(config | {"protocol": "as_published"}, SCHEMA)

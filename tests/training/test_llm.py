@@ -92,7 +92,7 @@ def _one_step(run, grad_fill=0.5):
     decayed = [p for _, p in llm_optim.decay_groups(model, run["decay_ln"])["decay"]]
     for p in model.parameters():
         p.grad = torch.full_like(p, grad_fill)
-    llm_optim.add_l2_gradient(decayed, run["l2"])
+    llm_optim.add_l2_gradient(decayed, llm_optim.l2_gradient_coef(run))
     opt.step()
     return before, dict(model.named_parameters())
 
@@ -108,11 +108,13 @@ def test_adamw_decay_is_decoupled_and_only_on_the_decayed_set():
     torch.testing.assert_close(after["transformer.ln_f.weight"].detach(), ln - lr, rtol=0, atol=1e-6)
 
 
-def test_l2_penalty_is_coupled_through_adam():
+@pytest.mark.parametrize("penalty,factor", [("full", 2.0), ("half", 1.0)])
+def test_l2_penalty_is_coupled_through_adam(penalty, factor):
+    """full: c ||w||^2 (the authors' l2_reg, as run), gradient 2c w; half: c/2 ||w||^2, gradient c w."""
     lr, c = 1e-2, 0.7
-    before, after = _one_step(llm_run(lr=lr, wd=0.0, l2=c))
+    before, after = _one_step(llm_run(lr=lr, wd=0.0, l2=c, l2_penalty=penalty))
     w = before["transformer.h.0.mlp.c_fc.weight"]
-    g = 0.5 + c * w  # the penalty's gradient joins the loss gradient before Adam normalises it
+    g = 0.5 + factor * c * w  # the penalty's gradient joins the loss gradient before Adam normalises it
     expected = w - lr * g / (g.abs() + 1e-8)
     torch.testing.assert_close(after["transformer.h.0.mlp.c_fc.weight"].detach(), expected, rtol=0, atol=1e-5)
     ln = before["transformer.h.0.ln_1.weight"]  # not penalised

@@ -57,7 +57,7 @@ def test_rows_are_self_describing_and_consistent(digits_dir, tmp_path):
 
 
 def test_training_learns(digits_dir, tmp_path):
-    _, rows = fit(run_settings(epochs=6, lr=0.3), digits_dir, tmp_path / "work")
+    _, rows = fit(run_settings(epochs=8, lr=0.3, first_decay=1.0), digits_dir, tmp_path / "work")
     iterate = [r for r in rows if r["weights"] == "iterate"]
     assert iterate[-1]["train_ce"] < 0.7 * iterate[1]["train_ce"]
     assert iterate[-1]["train_err"] < 0.5
@@ -205,6 +205,29 @@ def test_projected_sgd_keeps_the_scale_invariant_model_on_the_unit_sphere(digits
         assert trainable_norm(model) == pytest.approx(1.0, abs=1e-6)
     assert all(r["weight_norm"] == pytest.approx(1.0, abs=1e-5) for r in rows)  # wd_params=all: the trainable set
     assert rows[-1]["train_ce"] < rows[0]["train_ce"]
+
+
+@pytest.mark.parametrize("projection", ["step", "epoch", "init"])
+def test_projection_frequency(digits_dir, tmp_path, monkeypatch, projection):
+    """Projected SGD on the sphere: at initialisation and after every step (as written, Eq. 3), after every epoch
+    but not at initialisation (the authors' train.py), or at initialisation only (their traceh.py)."""
+    at_steps, trainer = [], None
+    real = vision.project_to_sphere
+
+    def spy(params):
+        at_steps.append(trainer.step if trainer else 0)  # optimizer steps taken when projecting
+        real(params)
+
+    monkeypatch.setattr(vision, "project_to_sphere", spy)
+    run = run_settings(model="si_preact_resnet18", sphere=True, wd=0.0, lr=0.05, epochs=2, ema=[], checkpoints=[])
+    trainer = vision.VisionTrainer(run | {"projection": projection}, digits_dir, tmp_path / "w", CPU)
+    for _ in range(run["epochs"]):
+        trainer.train_epoch()
+    n = trainer.train.steps_per_epoch(run["batch_size"])
+    # step mode projects right after each SGD step, before the step is counted: at 0, 1, ..., 2n - 1
+    expected = {"step": [0, *range(0, 2 * n)], "epoch": [n, 2 * n], "init": [0]}[projection]
+    assert at_steps == expected
+    assert (trainable_norm(trainer.model) == pytest.approx(1.0, abs=1e-6)) == (projection != "init")
 
 
 def test_finetuning_starts_from_the_checkpoint_and_keeps_the_run_identity(digits_dir, tmp_path):

@@ -86,7 +86,7 @@ def test_tiny_dry_run_plans_every_figure(workflow):
         "train_N4": 3,
         "train_N4_2": 3,  # the lambda = 0.0125 runs, fine-tuned from their checkpoints
         "finetune": 9 + 9 + 6,
-        "measure": 10 + 9 + 9 + 12,  # one job per checkpoint measured: V2, V4, N3, N4
+        "measure": 9 + 9 + 9 + 12,  # one job per checkpoint measured: V2, V4, N3, N4
         "aggregate_vision_train": 7,
         "aggregate_finetune": 3,
         "aggregate_measure": 4,
@@ -107,8 +107,11 @@ def test_tiny_dry_run_plans_every_figure(workflow):
         "claims": 1,
         "figure": 28 + 22,
         "all": 1,
-        "total": 179 + 1 + 32 + 2 + 14 + 9 + 2 + 22,
+        "total": 178 + 1 + 32 + 2 + 14 + 9 + 2 + 22,
     }
+    written = job_counts(snakemake(workflow, "-n", "--quiet", "rules", "--config", "protocol=as_written").stdout)
+    # the same jobs, except that as written V3's epoch-1 checkpoint (ICLR Fig 13) is not also fine-tuned
+    assert written == counts | {"measure": counts["measure"] + 1, "total": counts["total"] + 1}
 
 
 def place_raw_datasets(workflow):
@@ -132,13 +135,19 @@ def test_paper_dry_run_plans_every_family_and_its_measurements(workflow):
         assert sum(counts.get(rule, 0) for rule in rules) == runs, family
     # fine-tunings: V2's 15 fine-tuned runs and V4's 15 at 50 checkpoints each, N4's 5 at 11
     assert counts["finetune"] == 750 + 750 + 55
-    # measurement jobs, one per checkpoint measured: V2's 750 fine-tuned checkpoints and 5 after the first epoch;
-    # V4's 750 (trace and Jacobian together); N3's 36 final ones; N4's 55 fine-tuned and 20 final ones
-    assert counts["measure"] == (750 + 5) + 750 + 36 + (55 + 20)
+    # measurement jobs, one per checkpoint measured: V2's 750 fine-tuned checkpoints (as run after epochs 1, 3,
+    # ..., 99, so the noise alignment after the first epoch joins a fine-tuned one); V4's 750 (trace and Jacobian
+    # together); N3's 36 final ones; N4's 55 fine-tuned and 20 final ones
+    assert counts["measure"] == 750 + 750 + 36 + (55 + 20)
     assert counts["finetune_llm"] == (3 + 4) * 5  # L1 and L2 from their checkpoints every 10k iterations
     assert counts["mimic_schedule"] == 2 and counts["prepare_corpus"] == 1
     assert counts["figure"] == 28 + 22
     assert counts["download_cifar"] == 2
+    written = snakemake(workflow, "-n", "--quiet", "rules", "--config", "preset=paper", "protocol=as_written")
+    assert written.returncode == 0, written.stderr
+    # as written, V2's fine-tuned checkpoints are 0, 2, ..., 98 and its 5 epoch-1 measurements are their own jobs
+    extra = {"measure": counts["measure"] + 5, "total": counts["total"] + 5}
+    assert job_counts(written.stdout + written.stderr) == counts | extra
 
 
 def test_missing_raw_dataset_is_named_before_any_job(workflow):
@@ -201,10 +210,18 @@ def test_malformed_config_stops_before_any_job(workflow, edit, message):
     assert not (workflow / "results").exists()
 
 
-def test_tiny_preset_end_to_end(workflow):
-    """The README's main job: every figure of the tiny preset, then the report; a second run has nothing to do."""
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The README's main job, once for the tests that read a finished tiny run: every figure of the preset."""
+    workflow = copy_workflow(tmp_path_factory.mktemp("tiny"))
     result = snakemake(workflow, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
+    return workflow
+
+
+def test_tiny_preset_end_to_end(tiny_run):
+    """Every figure of the tiny preset and its data, the tables, claims, the report; a second run has nothing to do."""
+    workflow = tiny_run
     figures = workflow / "results" / "figures"
     config = yaml.safe_load((workflow / "config.yaml").read_text())
     for name in config["figures"]:
@@ -242,6 +259,39 @@ def test_tiny_preset_end_to_end(workflow):
     report = snakemake(workflow, "--report", "report.html")
     assert report.returncode == 0, report.stderr[-2000:]
     assert "neurips_tab3" in (workflow / "report.html").read_text(errors="replace")
+
+
+def test_as_written_protocol_beside_the_finished_run(tiny_run):
+    """Under protocol=as_written, in the same results folder: the figures whose runs differ between the protocols
+    (the sphere family V2/V3: initialisation, scale-invariant ResNet, projection, fine-tuned checkpoints; L5: the
+    l2 penalty's factor) go to results/as_written/, only the runs that differ are trained, under their own ids,
+    and the as-run results stay as they were."""
+    workflow, view = tiny_run, tiny_run / "results" / "as_written"
+    as_run_fig02 = (workflow / "results" / "figures" / "iclr_fig02.data.parquet").read_bytes()
+    targets = [f"results/as_written/figures/{name}.png" for name in ("iclr_fig02", "iclr_fig15")]
+    plan = snakemake(workflow, "-n", "--quiet", "rules", "--config", "protocol=as_written", "--", *targets)
+    planned = job_counts(plan.stdout + plan.stderr)
+    assert planned["train_V2"] + planned["train_V2_2"] == 9 and planned["train_L5"] == 3  # L1 is the same: kept
+    assert "train_L1" not in planned
+    result = snakemake(workflow, "--cores", "2", "--config", "protocol=as_written", "--", *targets)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    v2 = pd.read_parquet(view / "tables" / "vision_train" / "V2.parquet")
+    assert v2.run_id.str.endswith("_init-he_si-per_layer_proj-step").all()
+    start = v2[(v2.epoch == 0) & (v2.weights == "iterate")]
+    assert (start.weight_norm_all - 1).abs().max() < 1e-5  # as written: projected at initialisation
+    as_run = pd.read_parquet(workflow / "results" / "tables" / "vision_train" / "V2.parquet")
+    norms = as_run[(as_run.epoch == 0) & (as_run.weights == "iterate")].weight_norm_all
+    # as run: the 6 runs of train.py are first projected after epoch 1, the 3 trajectories of traceh.py at the start
+    assert (norms > 2).sum() == 6 and ((norms - 1).abs() < 1e-5).sum() == 3
+    ft = pd.read_parquet(view / "tables" / "finetune" / "V2.parquet")
+    assert set(ft.from_epoch) == {0, 3, 6}  # as written; as run 1, 3, 5
+    assert set(pd.read_parquet(workflow / "results" / "tables" / "finetune" / "V2.parquet").from_epoch) == {1, 3, 5}
+    fig15 = pd.read_parquet(view / "figures" / "iclr_fig15.data.parquet")
+    l5 = fig15[fig15.family == "L5"].run_id
+    assert len(l5) and l5.str.endswith("_l2pen-half").all()
+    assert not fig15[fig15.family == "L1"].run_id.str.contains("l2pen").any()
+    assert (workflow / "results" / "figures" / "iclr_fig02.data.parquet").read_bytes() == as_run_fig02
 
 
 def test_cifar_files_in_true_format_run_through_the_workflow(workflow):

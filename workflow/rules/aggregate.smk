@@ -7,7 +7,7 @@ rule aggregate_vision_train:
     output:
         VISION_TABLE,
     log:
-        "results/logs/tables/vision_train/{family}.log",
+        f"{VIEW}/logs/tables/vision_train/{{family}}.log",
     wildcard_constraints:
         family=one_of(VISION_FAMILIES),
     retries: resource("report", "retries")
@@ -29,7 +29,7 @@ rule aggregate_finetune:
     output:
         FINETUNE_TABLE,
     log:
-        "results/logs/tables/finetune/{family}.log",
+        f"{VIEW}/logs/tables/finetune/{{family}}.log",
     wildcard_constraints:
         family=one_of({f for f, _, _ in PLAN.finetunes}),
     retries: resource("report", "retries")
@@ -51,7 +51,7 @@ rule aggregate_measure:
     output:
         MEASURE_TABLE,
     log:
-        "results/logs/tables/measure/{family}.log",
+        f"{VIEW}/logs/tables/measure/{{family}}.log",
     wildcard_constraints:
         family=one_of({job.family for job in PLAN.measures}),
     retries: resource("report", "retries")
@@ -71,10 +71,10 @@ rule claims:
     input:
         claim_tables(),
     output:
-        table="results/claims.parquet",
-        text=report("results/claims.md", category="Claims"),
+        table=f"{VIEW}/claims.parquet",
+        text=report(f"{VIEW}/claims.md", category="Claims"),
     log:
-        "results/logs/claims.log",
+        f"{VIEW}/logs/claims.log",
     retries: resource("report", "retries")
     localrule: True
     conda:

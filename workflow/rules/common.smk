@@ -23,11 +23,14 @@ except configcheck.ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 PREPARED = list(images.PREPARED_FILES.values())
-VISION_TABLE = "results/tables/vision_train/{family}.parquet"
-FINETUNE_TABLE = "results/tables/finetune/{family}.parquet"
-MEASURE_TABLE = "results/tables/measure/{family}.parquet"
-LLM_TRAIN_TABLE = "results/tables/llm_train/{family}.parquet"
-LLM_FINETUNE_TABLE = "results/tables/llm_finetune/{family}.parquet"
+# Tables, figures and claims of the chosen protocol: results/ as run, results/as_written/ as written (runs of both
+# share results/<family>/<run_id>/, where a run that is the same under both is one run).
+VIEW = "results" if PLAN.protocol == "as_run" else f"results/{PLAN.protocol}"
+VISION_TABLE = f"{VIEW}/tables/vision_train/{{family}}.parquet"
+FINETUNE_TABLE = f"{VIEW}/tables/finetune/{{family}}.parquet"
+MEASURE_TABLE = f"{VIEW}/tables/measure/{{family}}.parquet"
+LLM_TRAIN_TABLE = f"{VIEW}/tables/llm_train/{{family}}.parquet"
+LLM_FINETUNE_TABLE = f"{VIEW}/tables/llm_finetune/{{family}}.parquet"
 TOKEN_FILES = [
     "train.bin",
     "val.bin",
@@ -249,8 +252,8 @@ def claim_tables():
 def all_targets():
     """Every figure of the preset (pdf, png and its data) and the claims table."""
     figures = expand(
-        "results/figures/{figure}.{ext}",
+        f"{VIEW}/figures/{{figure}}.{{ext}}",
         figure=PLAN.figures,
         ext=["pdf", "png", "data.parquet"],
     )
-    return figures + ["results/claims.parquet", "results/claims.md"]
+    return figures + [f"{VIEW}/claims.parquet", f"{VIEW}/claims.md"]

@@ -5,16 +5,16 @@ rule figure:
     input:
         figure_tables,
     output:
-        pdf="results/figures/{figure}.pdf",
+        pdf=f"{VIEW}/figures/{{figure}}.pdf",
         png=report(
-            "results/figures/{figure}.png",
+            f"{VIEW}/figures/{{figure}}.png",
             caption="../report/figure.rst",
             category="Figures",
             labels={"figure": "{figure}"},
         ),
-        data="results/figures/{figure}.data.parquet",
+        data=f"{VIEW}/figures/{{figure}}.data.parquet",
     log:
-        "results/logs/figures/{figure}.log",
+        f"{VIEW}/logs/figures/{{figure}}.log",
     wildcard_constraints:
         figure=one_of(PLAN.figures),
     retries: resource("report", "retries")

@@ -116,7 +116,7 @@ rule aggregate_llm_train:
     output:
         LLM_TRAIN_TABLE,
     log:
-        "results/logs/tables/llm_train/{family}.log",
+        f"{VIEW}/logs/tables/llm_train/{{family}}.log",
     wildcard_constraints:
         family=one_of(LLM_FAMILIES),
     retries: resource("report", "retries")
@@ -138,7 +138,7 @@ rule aggregate_llm_finetune:
     output:
         LLM_FINETUNE_TABLE,
     log:
-        "results/logs/tables/llm_finetune/{family}.log",
+        f"{VIEW}/logs/tables/llm_finetune/{{family}}.log",
     wildcard_constraints:
         family=one_of({f for f, _, _ in PLAN.llm_finetunes}),
     retries: resource("report", "retries")

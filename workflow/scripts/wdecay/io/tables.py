@@ -89,7 +89,7 @@ LLM_RUN_FIELDS = [
     _field("seed", pa.int64(), "seed of initialisation and batch sampling"),
     _field("lr", pa.float64(), "peak learning rate"),
     _field("wd", pa.float64(), "decoupled weight decay lambda (AdamW) or coupled weight decay (SGD)"),
-    _field("l2", pa.float64(), "coefficient c of a coupled penalty c/2 ||w||^2 on the decayed set (0 = none)"),
+    _field("l2", pa.float64(), "coefficient c of the coupled penalty on the decayed set (0 = none; see l2_penalty)"),
     _field("optimizer", pa.string(), "adamw or sgdm"),
     _field("decay_ln", pa.bool_(), "whether LayerNorm gains are in the decayed set"),
     _field("schedule", pa.string(), "cosine, constant, or mimic (a per-iteration schedule from another run)"),

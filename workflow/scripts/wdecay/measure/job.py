@@ -18,7 +18,7 @@ from ..data import images
 from ..io import tables
 from ..data.loader import DeviceImages, channel_stats
 from ..device import memory_format, resolve_device, set_fp32_mode
-from ..models.vision import build_model
+from ..models.vision import build_model, model_options
 from ..io.provenance import code_version
 from ..training.vision import ID_COLUMNS
 from .common import Estimate
@@ -104,7 +104,7 @@ def measure(run: dict, measures: dict, epoch: int, files: dict, data_dir, train_
         state, saved_run = weight_set(read(str(path)), path, name)
         if saved_run["run_id"] != run["run_id"]:
             raise ValueError(f"{path}: belongs to run {saved_run['run_id']}, not {run['run_id']}")
-        model = build_model(run["model"], classes, run["width"])
+        model = build_model(run["model"], classes, run["width"], **model_options(run))
         model.load_state_dict(state)
         return model.to(device).eval()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from . import protocol
 from .gpt_sizes import MODELS as GPT_MODELS
 from .sweep import (
     LLMRun,
@@ -41,6 +42,7 @@ class Plan:
     """What the selected preset builds."""
 
     preset: str
+    protocol: str  # as_run or as_written
     spec: dict
     runs: dict[str, dict[str, VisionRun | LLMRun]]  # family -> run_id -> run
     figures: dict[str, dict]  # buildable figures, `same_as` resolved
@@ -71,15 +73,16 @@ class Plan:
         return {(j.family, j.run_id, j.epoch): j for j in self.measures}
 
 
-def _defaults_filling(validator_class):
-    """A validator class that fills in each property's `default` (deep-copied) before validating it."""
+def _defaults_filling(validator_class, protocol_name: str):
+    """A validator class that fills in each property's `default` (deep-copied; a default given per protocol takes
+    the side of ``protocol_name``) before validating it."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def properties(validator, props, instance, schema):
         if isinstance(instance, dict):
             for name, sub in props.items():
                 if isinstance(sub, dict) and "default" in sub and name not in instance:
-                    instance[name] = copy.deepcopy(sub["default"])
+                    instance[name] = protocol.resolve(copy.deepcopy(sub["default"]), protocol_name)
         yield from validate_properties(validator, props, instance, schema)
 
     return jsonschema.validators.extend(validator_class, {"properties": properties})
@@ -123,9 +126,13 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def validate_schema(config: dict, schema: dict) -> dict:
-    """A validated copy of ``config`` with defaults filled in; raises ConfigError listing every violation."""
-    config = copy.deepcopy(config)
-    validator = _defaults_filling(jsonschema.Draft202012Validator)(schema)
+    """A validated copy of ``config`` with its protocol's side of every per-protocol setting and defaults filled
+    in; raises ConfigError listing every violation."""
+    chosen = config.get("protocol", "as_run")
+    if chosen not in protocol.PROTOCOLS:
+        raise ConfigError(f"invalid config:\n  protocol: {chosen!r} is not one of {', '.join(protocol.PROTOCOLS)}")
+    config = protocol.resolve(copy.deepcopy(config), chosen)
+    validator = _defaults_filling(jsonschema.Draft202012Validator, chosen)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if errors:
         lines = sorted({_describe(e) for e in errors})
@@ -297,13 +304,16 @@ def load_yaml(path) -> dict:
 
 def make_plan(config: dict, schema: dict) -> Plan:
     """Validate ``config`` (a dict as Snakemake loaded it) and plan its selected preset."""
-    config = validate_schema(config, schema)
+    raw, config = config, validate_schema(config, schema)
     presets = config["presets"]
+    as_run = None  # the presets under the as-run protocol, against which run ids name what differs
+    if config["protocol"] != "as_run":
+        as_run = validate_schema(raw | {"protocol": "as_run"}, schema)["presets"]
     problems = [p for name, preset in presets.items() for p in _check_preset(name, preset)]
     tables, measures = {}, {}
     for name, preset in presets.items():
         try:
-            tables[name] = run_table(name, preset)
+            tables[name] = run_table(name, preset, as_run and as_run.get(name))
             measures[name] = [
                 job
                 for fam, runs in tables[name].items()
@@ -333,6 +343,7 @@ def make_plan(config: dict, schema: dict) -> Plan:
                 raise ConfigError(f"invalid config:\n  figures.{fig_name}: {e}") from None
     return Plan(
         preset=name,
+        protocol=config["protocol"],
         spec=presets[name],
         runs=tables[name],
         figures=figures,

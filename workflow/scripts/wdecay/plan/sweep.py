@@ -7,6 +7,8 @@ Pure Python (no torch): the Snakemake process imports this module to plan the DA
 import itertools
 from dataclasses import asdict, dataclass
 
+from . import protocol
+
 MODEL_SLUGS = {"preact_resnet18": "resnet18", "preact_resnet34": "resnet34"}
 DATASET_SLUGS = {"cifar10": "c10", "cifar100": "c100"}
 
@@ -21,9 +23,18 @@ def fmt_number(x: float) -> str:
 
 
 def run_id(
-    model: str, dataset: str, lr: float, wd: float, precision: str, seed: int, momentum: float = 0.0, tag: str = ""
+    model: str,
+    dataset: str,
+    lr: float,
+    wd: float,
+    precision: str,
+    seed: int,
+    momentum: float = 0.0,
+    tag: str = "",
+    variant: str = "",
 ) -> str:
-    """The run's identity slug, e.g. ``resnet18_c10_lr0.08_wd0.0125_fp16_s0``; momentum and tag only if set."""
+    """The run's identity slug, e.g. ``resnet18_c10_lr0.08_wd0.0125_fp16_s0``; momentum, the settings that differ
+    from the authors' (``protocol.variant``) and the tag only if set."""
     parts = [
         MODEL_SLUGS.get(model, model),
         DATASET_SLUGS.get(dataset, dataset),
@@ -33,6 +44,8 @@ def run_id(
     if momentum:
         parts.append(f"m{fmt_number(momentum)}")
     parts += [precision, f"s{seed}"]
+    if variant:
+        parts.append(variant)
     if tag:
         parts.append(tag)
     return "_".join(parts)
@@ -65,6 +78,12 @@ class VisionRun:
     eval_every: int
     resume_every: int
     device: str
+    # as run or as written (plan.protocol); None where the setting does not apply to the model
+    init: str
+    vgg_input: str | None
+    si_arch: str | None
+    projection: str | None
+    variant: str  # the settings above that differ from the authors' ('' = as run)
 
     def params(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -83,16 +102,22 @@ class SweepError(ValueError):
     """A family that cannot be expanded (for example two runs with the same run_id)."""
 
 
-def expand_family(preset_name: str, preset: dict, family: str) -> list[VisionRun]:
-    """All runs of one family, in config order (grid groups, then lr, wd, precision, seed)."""
+def expand_family(preset_name: str, preset: dict, family: str, reference: dict | None = None) -> list[VisionRun]:
+    """All runs of one family, in config order (grid groups, then lr, wd, precision, seed). ``reference`` is the
+    family's spec under the as-run protocol (None: ``preset`` is as run)."""
     spec = preset["families"][family]
     runs, seen = [], {}
     for g, group in enumerate(spec["grid"]):
         precisions = group.get("precision", spec["precision"])
+        settings = protocol.applicable_vision(group, spec)
+        as_run_group = reference["grid"][g] if reference and g < len(reference["grid"]) else group
+        as_run = protocol.applicable_vision(as_run_group, reference or spec)
+        variant = protocol.variant(settings, as_run, protocol.VISION_VARIANTS)
         for lr, wd, precision, seed in itertools.product(group["lr"], group["wd"], precisions, spec["seeds"]):
             rid = run_id(
-                group["model"], group["dataset"], lr, wd, precision, seed, spec["momentum"], preset.get("run_tag", "")
-            )
+                group["model"], group["dataset"], lr, wd, precision, seed, spec["momentum"], preset.get("run_tag", ""),
+                variant,
+            )  # fmt: skip
             if rid in seen:
                 raise SweepError(f"families.{family}.grid[{g}] repeats run {rid} of grid[{seen[rid]}]")
             seen[rid] = g
@@ -121,6 +146,8 @@ def expand_family(preset_name: str, preset: dict, family: str) -> list[VisionRun
                     eval_every=spec["eval_every"],
                     resume_every=spec["resume_every"],
                     device=preset["device"],
+                    **settings,
+                    variant=variant,
                 )
             )
     return runs
@@ -161,12 +188,16 @@ class LLMRun:
     resume_every: int
     compile: bool
     device: str
+    l2_penalty: str | None  # full (c ||w||^2, as run) or half (c/2 ||w||^2, as written); None without l2
+    variant: str  # the settings that differ from the authors' ('' = as run)
 
     def params(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
-def llm_run_id(spec: dict, model, context, lr, wd, l2, decay_iters, mimic, precision, seed, max_iters, tag="") -> str:
+def llm_run_id(
+    spec: dict, model, context, lr, wd, l2, decay_iters, mimic, precision, seed, max_iters, tag="", variant=""
+) -> str:
     """e.g. ``gpt2_124m_owt256_lr0.0006_wd0.1_bf16_s0``; the l2 coefficient, optimizer, LayerNorm decay and a
     schedule other than the standard cosine appear only when set (``_l2-1e-5``, ``_sgdm``, ``_ln``, ``_dec60000``,
     ``_const``, ``_mimic0.1``)."""
@@ -184,14 +215,16 @@ def llm_run_id(spec: dict, model, context, lr, wd, l2, decay_iters, mimic, preci
     elif spec["schedule"] == "mimic":
         parts.append(f"mimic{fmt_number(mimic)}")
     parts += [precision, f"s{seed}"]
+    if variant:
+        parts.append(variant)
     if tag:
         parts.append(tag)
     return "_".join(parts)
 
 
-def expand_llm_family(preset_name: str, preset: dict, family: str) -> list[LLMRun]:
+def expand_llm_family(preset_name: str, preset: dict, family: str, reference: dict | None = None) -> list[LLMRun]:
     """All runs of one language-model family, in config order (grid groups, then lr, wd, l2, decay iterations,
-    mimicked lambda, precision, seed)."""
+    mimicked lambda, precision, seed). ``reference``: the family under the as-run protocol (None: this is it)."""
     spec = preset["families"][family]
     runs, seen = [], {}
     for g, group in enumerate(spec["grid"]):
@@ -210,9 +243,11 @@ def expand_llm_family(preset_name: str, preset: dict, family: str) -> list[LLMRu
         )
         for lr, wd, l2, decay_iters, mimic, precision, seed in axes:
             decay_iters = decay_iters or spec["max_iters"]
+            settings = protocol.applicable_llm(l2, spec)
+            variant = protocol.variant(settings, protocol.applicable_llm(l2, reference or spec), protocol.LLM_VARIANTS)
             rid = llm_run_id(
                 spec, model, context, lr, wd, l2, decay_iters, mimic, precision, seed, spec["max_iters"],
-                preset.get("run_tag", ""),
+                preset.get("run_tag", ""), variant,
             )  # fmt: skip
             if rid in seen:
                 raise SweepError(f"families.{family}.grid[{g}] repeats run {rid} of grid[{seen[rid]}]")
@@ -250,6 +285,8 @@ def expand_llm_family(preset_name: str, preset: dict, family: str) -> list[LLMRu
                     resume_every=spec["resume_every"],
                     compile=spec["compile"],
                     device=preset["device"],
+                    **settings,
+                    variant=variant,
                 )
             )
     return runs
@@ -259,12 +296,14 @@ def is_llm(spec: dict) -> bool:
     return spec.get("kind") == "llm"
 
 
-def run_table(preset_name: str, preset: dict) -> dict[str, dict]:
-    """{family: {run_id: run}} for every family of a preset (VisionRun or LLMRun by the family's kind)."""
+def run_table(preset_name: str, preset: dict, reference: dict | None = None) -> dict[str, dict]:
+    """{family: {run_id: run}} for every family of a preset (VisionRun or LLMRun by the family's kind).
+    ``reference``: the preset under the as-run protocol, when ``preset`` is not."""
     table = {}
     for fam, spec in preset["families"].items():
         expand = expand_llm_family if is_llm(spec) else expand_family
-        table[fam] = {r.run_id: r for r in expand(preset_name, preset, fam)}
+        as_run = reference["families"].get(fam) if reference else None
+        table[fam] = {r.run_id: r for r in expand(preset_name, preset, fam, as_run)}
     return table
 
 

@@ -26,7 +26,7 @@ from ..models import gpt
 from ..io import tables
 from .ema import EMA
 from ..io.files import atomic_path, link_or_copy
-from .llm_optim import add_l2_gradient, decay_groups, load_moments, make_optimizer
+from .llm_optim import add_l2_gradient, decay_groups, l2_gradient_coef, load_moments, make_optimizer
 from .optim import set_lr, squared_norm
 from .preempt import StopRequest, Stopped
 from ..io.provenance import code_version
@@ -149,7 +149,7 @@ class LLMTrainer:
         if measure and k > 1:  # unbiased E||g_i - g||^2 = (sum ||g_i||^2 - k ||g||^2) / (k - 1)
             mean_sq = squared_norm([p.grad for p in self.params])
             self.grad_var = (sum_sq - k * mean_sq) / (k - 1)
-        add_l2_gradient(self.decayed, run["l2"])
+        add_l2_gradient(self.decayed, l2_gradient_coef(run))
         norm = torch.nn.utils.clip_grad_norm_(self.params, run["grad_clip"], foreach=True)
         if measure:
             self.grad_norm = norm

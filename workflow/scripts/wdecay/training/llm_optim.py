@@ -59,6 +59,12 @@ def load_moments(optimizer: torch.optim.Optimizer, state: dict) -> None:
         group.update(own)
 
 
+def l2_gradient_coef(run: dict) -> float:
+    """The factor of w in the gradient of the run's coupled penalty: 2c for c ||w||^2 (``l2_penalty`` full, the
+    authors' l2_reg), c for c/2 ||w||^2 (half)."""
+    return run["l2"] * (2.0 if run.get("l2_penalty") == "full" else 1.0)
+
+
 def add_l2_gradient(params: list[torch.Tensor], coef: float) -> None:
     """Add the gradient c * w of the penalty c/2 ||w||^2 to each parameter's gradient (one fused foreach op)."""
     if coef:

@@ -1,6 +1,7 @@
-"""Training of one vision run: plain SGD with coupled weight decay (projected onto the unit sphere after every
-step for scale-invariant models) and a step decay of the learning rate, EMAs of the weights, per-epoch metrics of
-the iterate and of each EMA, checkpoints at configured epochs, and exact resumption after a kill.
+"""Training of one vision run: plain SGD with coupled weight decay (for scale-invariant models, projected onto the
+unit sphere after every step or epoch, or only at initialisation: the run's ``projection``) and a step decay of the
+learning rate, EMAs of the weights, per-epoch metrics of the iterate and of each EMA, checkpoints at configured
+epochs, and exact resumption after a kill.
 
 Work in progress lives in ``work_dir``: a resumable state every ``resume_every`` epochs and, when a stop is
 requested (SIGTERM, SIGUSR1, SIGINT: see ``preempt``), right after the current step; and the epoch checkpoints.
@@ -26,7 +27,7 @@ from .ema import EMA, recompute_bn_stats
 from ..io.files import atomic_path, link_or_copy
 from ..data.loader import DeviceImages, channel_stats
 from ..device import autocast, memory_format, resolve_device, set_fp32_mode
-from ..models.vision import build_model
+from ..models.vision import build_model, model_options
 from .optim import decay_groups, make_sgd, project_to_sphere, set_lr, squared_norm, step_lr
 from .preempt import StopRequest, Stopped
 from ..io.provenance import code_version
@@ -83,12 +84,13 @@ class VisionTrainer:
         self.eval_epochs |= {run["epochs"], *run["checkpoints"]}
 
         torch.manual_seed(run["seed"])
-        self.model = build_model(run["model"], self.meta["classes"], run["width"])
+        self.model = build_model(run["model"], self.meta["classes"], run["width"], **model_options(run))
         if init_weights is not None:
             self.model.load_state_dict(init_weights)
         self.model.to(device, memory_format=memory_format(device))
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
-        if run["sphere"]:
+        self.projection = run["projection"] if run["sphere"] else None  # step, epoch or init (only)
+        if self.projection in ("step", "init") and init_weights is None:  # a fine-tuning starts where its run was
             project_to_sphere(self.trainable)
         self.optimizer = make_sgd(self.model, run["lr"], run["wd"], run["momentum"], run["wd_params"])
         self.scaler = torch.amp.GradScaler(device.type, enabled=run["precision"] == "fp16")
@@ -181,7 +183,7 @@ class VisionTrainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            if self.run["sphere"]:
+            if self.projection == "step":
                 project_to_sphere(self.trainable)
             for e in self.emas:
                 e.update()
@@ -190,6 +192,8 @@ class VisionTrainer:
             self.batch += 1
             if stop:
                 self.stop_here(stop, f"in epoch {epoch} after batch {self.batch} (step {self.step})")
+        if self.projection == "epoch":
+            project_to_sphere(self.trainable)
         mean_loss = self.loss_sum.item() / self.train.steps_per_epoch(self.run["batch_size"])
         self.epoch, self.batch = epoch, 0
         self.loss_sum = torch.zeros((), device=self.device)
