@@ -28,6 +28,7 @@ def run_settings(**overrides) -> dict:
         momentum=0.0,
         width=0.0625,
         epochs=4,
+        steps=None,
         first_decay=0.5,
         lr_flow=1e-3,
         batch_size=32,

@@ -72,6 +72,7 @@ def one_family(grid, **settings):
     family = {
         "seeds": [0],
         "epochs": 2,
+        "steps": None,
         "first_decay": 0.5,
         "lr_flow": 1e-4,
         "momentum": 0.0,

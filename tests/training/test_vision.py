@@ -56,6 +56,19 @@ def test_rows_are_self_describing_and_consistent(digits_dir, tmp_path):
     assert last["step"] == 3 * (200 // 32)
 
 
+def test_a_step_budget_ends_the_last_epoch_early_and_decays_by_step(digits_dir, tmp_path):
+    """200 images at batch 32: 6 steps per epoch; 15 steps take 3 epochs, the last of 3 steps; the rate drops
+    after step 8 (first_decay 0.5 of 15, rounded)."""
+    run = run_settings(epochs=3, steps=15, checkpoints=[])
+    trainer, rows = fit(run, digits_dir, tmp_path / "w")
+    iterate = [r for r in rows if r["weights"] == "iterate"]
+    assert [r["epoch"] for r in iterate] == [0, 1, 2, 3] and [r["step"] for r in iterate] == [0, 6, 12, 15]
+    assert [r["lr_now"] for r in iterate] == [0.1, 0.1, 1e-3, 1e-3]  # the rate of each epoch's last step
+    assert [trainer.lr_of_step(s) for s in (8, 9)] == [0.1, 1e-3] and trainer.optimizer.param_groups[0]["lr"] == 1e-3
+    with pytest.raises(ValueError, match="steps 15 at 6 steps per epoch take 3 epochs, but the run has epochs 4"):
+        vision.VisionTrainer(run | {"epochs": 4}, digits_dir, tmp_path / "w2", CPU)
+
+
 def test_training_learns(digits_dir, tmp_path):
     _, rows = fit(run_settings(epochs=8, lr=0.3, first_decay=1.0), digits_dir, tmp_path / "work")
     iterate = [r for r in rows if r["weights"] == "iterate"]

@@ -128,7 +128,7 @@ def test_paper_dry_run_plans_every_family_and_its_measurements(workflow):
     result = snakemake(workflow, "-n", "--quiet", "rules", "--config", "preset=paper")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout + result.stderr)
-    trained = {"V1": 60, "V2": 30 + 15, "V4": 15, "N1": 42, "N2": 24, "N3": 36, "N4": 15 + 5}
+    trained = {"V1": 60, "V2": 30 + 15, "V4": 15, "N1": 54, "N2": 24, "N3": 36, "N4": 15 + 5}
     trained |= {"L1": 3, "L2": 4, "L4": 7, "L5": 7, "L6": 4, "L7": 3, "L8": 9 + 6 + 3, "L9": 4, "L10": 3}
     for family, runs in trained.items():
         rules = [f"train_{family}", *(f"train_{family}_{k}" for k in range(2, 5))]  # one per set of checkpoints

@@ -67,6 +67,7 @@ class VisionRun:
     momentum: float
     width: float
     epochs: int
+    steps: int | None  # a step budget (the last epoch ends early), or None for whole epochs
     first_decay: float
     lr_flow: float
     batch_size: int
@@ -135,6 +136,7 @@ def expand_family(preset_name: str, preset: dict, family: str, reference: dict |
                     momentum=float(spec["momentum"]),
                     width=float(group.get("width", spec["width"])),
                     epochs=group.get("epochs", spec["epochs"]),
+                    steps=spec["steps"],
                     first_decay=float(spec["first_decay"]),
                     lr_flow=float(spec["lr_flow"]),
                     batch_size=spec["batch_size"],

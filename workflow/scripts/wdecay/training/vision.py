@@ -11,6 +11,7 @@ the last state, ending with the same numbers as an uninterrupted run (bit-identi
 
 import hashlib
 import json
+import math
 import logging
 import shutil
 import sys
@@ -80,6 +81,16 @@ class VisionTrainer:
         self.train = DeviceImages(*splits["train"], mean, std, device)
         self.test = DeviceImages(*splits["test"], mean, std, device)
         self.decay_epoch = round(run["first_decay"] * run["epochs"])
+        self.max_steps = run.get("steps")  # a step budget: the last epoch ends after this many steps in all
+        if self.max_steps is not None:
+            per_epoch = self.train.steps_per_epoch(run["batch_size"])
+            needed = math.ceil(self.max_steps / per_epoch)
+            if needed != run["epochs"]:
+                raise ValueError(
+                    f"{run['run_id']}: steps {self.max_steps} at {per_epoch} steps per epoch take {needed} epochs, "
+                    f"but the run has epochs {run['epochs']}: set epochs: {needed}"
+                )
+            self.decay_step = round(run["first_decay"] * self.max_steps)  # the rate drops after this step
         self.eval_epochs = {e for e in range(0, run["epochs"] + 1) if e % run["eval_every"] == 0}
         self.eval_epochs |= {run["epochs"], *run["checkpoints"]}
 
@@ -168,15 +179,26 @@ class VisionTrainer:
     def lr_at(self, epoch: int) -> float:
         return step_lr(max(epoch, 1), self.run["lr"], self.run["lr_flow"], self.decay_epoch)
 
+    def lr_of_step(self, step: int) -> float:
+        """The rate of the ``step``-th SGD step (1-based): by epoch, or by step under a step budget."""
+        if self.max_steps is None:
+            return self.lr_at(max(1, math.ceil(step / self.train.steps_per_epoch(self.run["batch_size"]))))
+        return self.run["lr"] if step <= self.decay_step else self.run["lr_flow"]
+
     def train_epoch(self, stop: StopRequest | None = None) -> float:
         """One epoch of SGD, or the rest of an interrupted one; returns the mean training loss of its mini-batches
         (one host sync). When ``stop`` turns true, saves the resumable state after the current step and raises
         ``Stopped``."""
         epoch = self.epoch + 1
-        set_lr(self.optimizer, self.lr_at(epoch))
+        set_lr(self.optimizer, self.lr_at(epoch) if self.max_steps is None else self.lr_of_step(self.step + 1))
         self.model.train()
         self.epoch_start = self.generator.get_state()
         for x, y in self.train.shuffled(self.run["batch_size"], self.generator, start=self.batch):
+            if self.max_steps is not None:
+                if self.step == self.max_steps:
+                    break
+                if self.step == self.decay_step:
+                    set_lr(self.optimizer, self.run["lr_flow"])
             with autocast(self.run["precision"], self.device):
                 loss = F.cross_entropy(self.model(x), y)
             self.optimizer.zero_grad(set_to_none=True)
@@ -194,7 +216,7 @@ class VisionTrainer:
                 self.stop_here(stop, f"in epoch {epoch} after batch {self.batch} (step {self.step})")
         if self.projection == "epoch":
             project_to_sphere(self.trainable)
-        mean_loss = self.loss_sum.item() / self.train.steps_per_epoch(self.run["batch_size"])
+        mean_loss = self.loss_sum.item() / max(self.batch, 1)  # the batches of this epoch (fewer in a last, short one)
         self.epoch, self.batch = epoch, 0
         self.loss_sum = torch.zeros((), device=self.device)
         return mean_loss
@@ -208,7 +230,7 @@ class VisionTrainer:
         """Metric rows of the iterate and of each EMA (with BN statistics recomputed) at the current epoch."""
         run, prec = self.run, self.run["precision"]
         ids = {k: run[k] for k in ID_COLUMNS} | {"code_version": code_version()}
-        lr_now = self.lr_at(self.epoch)
+        lr_now = self.lr_of_step(max(self.step, 1))  # the rate of the last step taken
         rows = []
         for name, coef, model in self.weight_sets():
             if coef is not None:
