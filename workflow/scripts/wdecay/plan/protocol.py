@@ -9,13 +9,8 @@ can share one results folder and a run that is the same under both is one run.
 
 PROTOCOLS = ("as_run", "as_written")
 
-# Family settings that differ between the protocols: {key: (slug in run ids, models or condition it applies to)}
-VISION_VARIANTS = {
-    "init": "init",
-    "vgg_input": "vggin",
-    "si_arch": "si",
-    "projection": "proj",
-}
+# Family settings that differ between the protocols, and their slugs in run ids (applicable_* says when each applies)
+VISION_VARIANTS = {"init": "init", "vgg_input": "vggin", "si_arch": "si", "projection": "proj"}
 LLM_VARIANTS = {"l2_penalty": "l2pen"}
 
 
