@@ -1,9 +1,24 @@
 # Reproduction of "Why Do We Need Weight Decay in Modern Deep Learning?" (arXiv 2310.04415).
 # `snakemake --cores 2` builds every figure of the default (tiny) preset; `--config preset=paper` the published
 # settings. The config is validated before anything is planned (workflow/rules/common.smk).
+import os
+import sys
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+sys.path.insert(0, f"{workflow.basedir}/workflow/scripts")
+from wdecay.plan.configcheck import ConfigError, load_yaml  # noqa: E402
+
+# Snakemake's own message for a YAML error in config.yaml names neither file nor line: read it first. (A file
+# given with --configfile is read before this Snakefile; README, Configuration, shows how to find its error.)
+try:
+    if os.path.exists("config.yaml"):
+        load_yaml("config.yaml")
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
 
 
 configfile: "config.yaml"

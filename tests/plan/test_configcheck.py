@@ -187,3 +187,21 @@ def test_every_problem_is_reported_at_once():
 def test_collision_check_ignores_identical_runs():
     config = mutate(lambda c: c["presets"].__setitem__("paper2", copy.deepcopy(c["presets"]["paper"])))
     assert len(check(config).runs["V1"]) == 24  # same run folders with the same meaning are fine
+
+
+@pytest.mark.parametrize(
+    "text,where,problem",
+    [
+        ("preset: tiny\nfoo: [1, 2\nbar: 3\n", ":3:4: YAML syntax error", "expected ',' or ']', but got ':'"),
+        ("presets:\n\ttiny: {}\n", ":2:1: YAML syntax error", "indent with spaces, not tabs"),
+        ("preset: tiny\n presets: {}\n", ":2:9: YAML syntax error", "mapping values are not allowed here"),
+    ],
+)
+def test_yaml_syntax_error_names_the_file_line_and_column(tmp_path, text, where, problem):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(configcheck.ConfigError) as error:
+        configcheck.load_yaml(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}{where}") and problem in message
+    assert "Fix the file there" in message

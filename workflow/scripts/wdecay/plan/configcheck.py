@@ -299,7 +299,29 @@ def figure_families(fig: dict) -> list[str]:
 
 
 def load_yaml(path) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    """The YAML file ``path`` as data; a syntax error raises ConfigError naming the file, line and column (the
+    workflow checks config.yaml with it before Snakemake reads it, whose own message names neither)."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        raise ConfigError(_yaml_problem(path, text, error)) from None
+
+
+def _yaml_problem(path, text: str, error: yaml.MarkedYAMLError) -> str:
+    """'config.yaml:259:7: YAML syntax error: <problem> (<context> at line 258, column 8)', the line, what to do."""
+    mark = error.problem_mark or error.context_mark
+    problem = error.problem or error.context
+    if error.problem and error.context_mark:
+        problem += f" ({error.context} at line {error.context_mark.line + 1}, column {error.context_mark.column + 1})"
+    if "'\\t'" in problem:
+        problem += "; indent with spaces, not tabs"
+    lines, marks = text.splitlines(), {mark.line} | ({error.context_mark.line} if error.context_mark else set())
+    shown = "".join(f"\n  {n + 1} | {lines[n]}" for n in sorted(marks) if n < len(lines))
+    return (
+        f"{path}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem}{shown}\n"
+        "Fix the file there (the config was not read) and rerun."
+    )
 
 
 def make_plan(config: dict, schema: dict) -> Plan:

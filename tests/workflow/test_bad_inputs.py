@@ -1,0 +1,45 @@
+"""Bad inputs through the real workflow: each is named (file, key, value) before or at its job, with what to do."""
+
+import re
+import subprocess
+
+import pytest
+from conftest import BIN, ROOT, copy_workflow, snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture
+def workflow(tmp_path):
+    return copy_workflow(tmp_path / "wf")
+
+
+def said(result: subprocess.CompletedProcess) -> str:
+    """What Snakemake printed (a dry run prints its errors on stdout, a real run on stderr)."""
+    return result.stdout + result.stderr
+
+
+def test_yaml_error_in_config_yaml_names_file_and_line(workflow):
+    config = workflow / "config.yaml"
+    lines = config.read_text().splitlines()
+    at = lines.index("presets:") + 1
+    lines.insert(at, "  bad: [1, 2")
+    config.write_text("\n".join(lines) + "\n")
+    result = snakemake(workflow, "-n")
+    assert result.returncode != 0, said(result)
+    assert f"config.yaml:{at + 2}:7: YAML syntax error: expected ',' or ']', but got ':'" in said(result)
+    assert f"(while parsing a flow sequence at line {at + 1}, column 8)" in said(result)
+    assert "Fix the file there" in said(result)
+
+
+def test_yaml_error_in_a_configfile_is_found_with_the_readme_command(workflow):
+    """Snakemake reads --configfile before the Snakefile, so its message is its own; the README's command names
+    the file and line."""
+    (workflow / "my.yaml").write_text("preset: tiny\nfoo: [1, 2\nbar: 3\n")
+    result = snakemake(workflow, "-n", "--configfile", "my.yaml")
+    assert result.returncode != 0 and "Config file is not valid JSON or YAML" in said(result)
+    command = re.search(r"\n\.venv/bin/python (-c '[^']*') my\.yaml\n", (ROOT / "README.md").read_text())
+    assert command, "README, Configuration: the command that finds a YAML error"
+    code = command.group(1)[4:-1]
+    found = subprocess.run([str(BIN / "python"), "-c", code, "my.yaml"], cwd=workflow, capture_output=True, text=True)
+    assert found.returncode != 0 and 'in "my.yaml", line 3, column 4' in found.stderr
