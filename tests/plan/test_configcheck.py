@@ -161,6 +161,29 @@ BAD = {
         r"presets\.paper\.families\.V1: run vgg16_c10_lr0\.1_wd0_fp16_s0 also exists in preset small with other "
         r"settings; set presets\.paper\.run_tag",
     ),
+    "checkpoints every without last": (
+        set_key(["presets", "tiny", "families", "V4", "checkpoints"], {"every": 5}),
+        r"presets\.tiny\.families\.V4\.checkpoints: \{'every': 5\} fits neither form; as a mapping with every, "
+        r"last \(and optionally first, extra\): 'last' is a required property; or give a list of integers$",
+    ),
+    "checkpoints every of zero": (
+        set_key(["presets", "tiny", "families", "V4", "checkpoints"], {"every": 0, "last": 4}),
+        r"checkpoints: .* as a mapping with every, last .*: every: 0 is less than the minimum of 1; or give a list",
+    ),
+    "negative checkpoint": (
+        set_key(["presets", "tiny", "families", "V4", "checkpoints"], [1, -1]),
+        r"V4\.checkpoints: \[1, -1\] fits neither form; as a list of integers: \[1\]: -1 is less than the minimum "
+        r"of 0; or give a mapping with every, last",
+    ),
+    "checkpoints of the wrong type": (
+        set_key(["presets", "tiny", "families", "V4", "checkpoints"], "5"),
+        r"V4\.checkpoints: '5' is neither a list of integers nor a mapping with every, last \(and optionally",
+    ),
+    "figure of no family": (
+        set_key(["figures", "iclr_fig01", "family"], []),
+        r"figures\.iclr_fig01\.family: \[\] fits neither form; as a list of strings: must not be empty; or give a "
+        r"string",
+    ),
     "unknown dataset source": (
         set_key(["presets", "tiny", "datasets", "digits10", "source"], "mnist"),
         r"presets\.tiny\.datasets\.digits10\.source: 'mnist' is not one of",

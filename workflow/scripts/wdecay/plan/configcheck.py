@@ -122,7 +122,57 @@ def _describe(error: jsonschema.ValidationError) -> str:
             pass
     if error.validator in ("minItems", "minProperties") and not value:
         return f"{where}: must not be empty"
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        return _describe_alternatives(error, where)
     return f"{where}: {error.message}"
+
+
+def _form(schema: dict) -> str:
+    """What one alternative of a oneOf accepts, in words: 'a list', 'a mapping with every, last (and optionally
+    first, extra)'."""
+    kind = schema.get("type")
+    if kind == "object" and "properties" in schema:
+        required = [k for k in schema["properties"] if k in schema.get("required", [])]
+        optional = [k for k in schema["properties"] if k not in required]
+        keys = ", ".join(required) + (f" (and optionally {', '.join(optional)})" if optional else "")
+        return f"a mapping with {keys}" if required else f"a mapping with {', '.join(optional)}"
+    words = {"array": "a list", "object": "a mapping", "string": "a string", "integer": "an integer"}
+    item = schema.get("items", {}).get("type") if kind == "array" else None
+    if item in ("integer", "string", "number"):
+        return f"a list of {item}s"
+    if kind in words:
+        return words[kind]
+    if "enum" in schema:
+        return f"one of {schema['enum']}"
+    return schema.get("description", "another form").rstrip(".")
+
+
+def _describe_alternatives(error: jsonschema.ValidationError, where: str) -> str:
+    """A value that fits none of a oneOf's forms: the forms, and what is wrong for the closest one (the form whose
+    type the value has, with the fewest problems), rather than jsonschema's 'is not valid under any of the given
+    schemas'."""
+    forms = error.schema[error.validator]
+    problems: dict[int, list] = {}
+    for sub in error.context:
+        problems.setdefault(sub.relative_schema_path[0], []).append(sub)
+    names = [_form(f) if isinstance(f, dict) else "another form" for f in forms]
+    neither = f"neither {' nor '.join(names)}" if len(names) == 2 else f"none of: {'; '.join(names)}"
+    same_type = {
+        i: subs for i, subs in problems.items() if not any(s.validator == "type" and not s.relative_path for s in subs)
+    }
+    if not same_type:
+        return f"{where}: {error.instance!r} is {neither}"
+    closest = min(same_type, key=lambda i: len(same_type[i]))
+    details = []
+    for sub in same_type[closest]:
+        text = _describe(sub)
+        details.append(text[len(where) :].lstrip(".: ") if text.startswith(where) else text)
+    others = " or ".join(name for i, name in enumerate(names) if i != closest)
+    what = "neither form" if len(names) == 2 else "none of its forms"
+    return (
+        f"{where}: {error.instance!r} fits {what}; as {names[closest]}: {'; '.join(sorted(set(details)))}; "
+        f"or give {others}"
+    )
 
 
 def validate_schema(config: dict, schema: dict) -> dict:
