@@ -32,6 +32,10 @@ def test_shipped_config_is_valid_and_defaults_are_filled():
     assert CONFIG["presets"]["tiny"]["families"]["V1"].get("momentum") is None, "the input is not modified"
 
 
+def fig06_panel(config):
+    return config["figures"]["iclr_fig06"]["panels"][0]
+
+
 def mutate(edit):
     config = copy.deepcopy(CONFIG)
     edit(config)
@@ -183,6 +187,47 @@ BAD = {
         set_key(["figures", "iclr_fig01", "family"], []),
         r"figures\.iclr_fig01\.family: \[\] fits neither form; as a list of strings: must not be empty; or give a "
         r"string",
+    ),
+    "panel of a column no table has": (
+        set_key(["figures", "iclr_fig02", "panels", 0, "y"], "test_error"),
+        r"figures\.iclr_fig02\.panels\[0\]\.y \(panel '\(a\) after the fine-tuning phase'\): 'test_error' is not a "
+        r"column of the train table; did you mean test_err or test_ce\?",
+    ),
+    "panel x that its table lacks": (
+        set_key(["figures", "iclr_fig02", "panels", 0, "x"], "quantity"),
+        r"figures\.iclr_fig02\.panels\[0\]\.x .*: 'quantity' is not a column of the train table",
+    ),
+    "runs panel of an unknown measure": (
+        set_key(["figures", "neurips_fig03", "panels", 1, "y"], "jacobian.norm"),
+        r"figures\.neurips_fig03\.panels\[1\]\.y \(panel 'Jacobian norm of the EMA'\): 'jacobian\.norm' is not a run "
+        r"setting, a final metric or <measure>\.<quantity>; did you mean jacobian_norm\.norm\?",
+    ),
+    "runs panel x of nothing": (
+        set_key(["figures", "neurips_fig01", "panels", 0, "x"], "examples"),
+        r"figures\.neurips_fig01\.panels\[0\]\.x .*: 'examples' is not a run setting, a final metric .*; did you "
+        r"mean train_examples\?",
+    ),
+    "LLM panel of a misspelt loss": (
+        set_key(["figures", "iclr_fig04", "panels", 0, "y"], ["train_loss", "val_los"]),
+        r"figures\.iclr_fig04\.panels\[0\]\.y .*: 'val_los' is not a column of the llm_train table or gap; did you "
+        r"mean val_loss or ema_val_loss\?",
+    ),
+    "LLM panel coloured by no run setting": (
+        set_key(["figures", "iclr_fig04", "panels", 0, "hue"], "weight_norm"),
+        r"figures\.iclr_fig04\.panels\[0\]\.hue .*: 'weight_norm' is not a run setting of the llm_train table",
+    ),
+    "LLM panel styled by no column": (
+        set_key(["figures", "iclr_fig04", "panels", 0, "style"], "seeds"),
+        r"figures\.iclr_fig04\.panels\[0\]\.style .*: 'seeds' is not a column of the llm_train table; did you mean "
+        r"seed\?",
+    ),
+    "LLM fine-tunings of a quantity they lack": (
+        set_key(["figures", "iclr_fig06", "panels", 0, "finetune"], True),
+        r"figures\.iclr_fig06\.panels\[0\]\.finetune .*: needs x: step and a y among train_loss, val_loss, gap",
+    ),
+    "LLM final values against no run setting": (
+        lambda c: c["figures"]["iclr_fig06"].update(plot="llm_final") or fig06_panel(c).update(x="step"),
+        r"figures\.iclr_fig06\.panels\[0\]\.x .*: 'step' is not a run setting of the llm_train table",
     ),
     "unknown dataset source": (
         set_key(["presets", "tiny", "datasets", "digits10", "source"], "mnist"),

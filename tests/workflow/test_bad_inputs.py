@@ -4,6 +4,7 @@ import re
 import subprocess
 
 import pytest
+import yaml
 from conftest import BIN, ROOT, copy_workflow, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -43,3 +44,16 @@ def test_yaml_error_in_a_configfile_is_found_with_the_readme_command(workflow):
     code = command.group(1)[4:-1]
     found = subprocess.run([str(BIN / "python"), "-c", code, "my.yaml"], cwd=workflow, capture_output=True, text=True)
     assert found.returncode != 0 and 'in "my.yaml", line 3, column 4' in found.stderr
+
+
+def test_panel_of_a_column_no_table_has_stops_the_plan(workflow):
+    config = yaml.safe_load((workflow / "config.yaml").read_text())
+    config["figures"]["iclr_fig02"]["panels"][0]["y"] = "test_error"
+    (workflow / "bad.yaml").write_text(yaml.safe_dump({"figures": config["figures"]}))
+    result = snakemake(workflow, "-n", "--configfile", "bad.yaml")
+    assert result.returncode != 0
+    assert (
+        "figures.iclr_fig02.panels[0].y (panel '(a) after the fine-tuning phase'): 'test_error' is not a column of "
+        "the train table; did you mean test_err or test_ce?" in said(result)
+    )
+    assert not (workflow / "results").exists()

@@ -61,6 +61,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from ..io.tables import LLM_RUN_FIELDS  # noqa: E402
+from .columns import GAP  # noqa: E402
+from .columns import LLM_FT_COLUMNS as FT_COLUMNS  # noqa: E402
 
 RUN_COLUMNS = [f.name for f in LLM_RUN_FIELDS]
 RUN_KEY = ["family", "run_id"]
@@ -69,7 +71,6 @@ FILTERS += ("lr_decay_iters", "max_iters")
 # Settings a default colour label may name, in the order they are written.
 LABEL_COLUMNS = ("wd", "mimic", "l2", "lr", "precision", "schedule", "optimizer", "decay_ln", "lr_decay_iters", "model")
 LABEL_COLUMNS += ("context", "batch_size", "max_iters")
-FT_COLUMNS = ("train_loss", "val_loss", "gap")
 MODEL_NAMES = {"gpt2_124m": "GPT-2 124M", "gpt2_774m": "GPT-2 774M"}
 OPTIMIZER_NAMES = {"adamw": "AdamW", "sgdm": "SGD + momentum"}
 YLABELS = {
@@ -180,7 +181,7 @@ def select(frame, table: str, spec: dict, panel: dict) -> pd.DataFrame:
 
 def values(df: pd.DataFrame, name: str, title: str) -> pd.Series:
     """A column of ``df``, or the derived ``gap``, as floats."""
-    if name == "gap":
+    if name == GAP:
         return (df.val_loss - df.train_loss).astype(float)
     if name not in df:
         raise ValueError(f"panel {title!r}: no column {name!r} in the table")
@@ -303,7 +304,7 @@ def _ylabel(ys: list[str]) -> str:
 
 
 def _is_loss(name: str) -> bool:
-    return "loss" in name or name == "gap"
+    return "loss" in name or name == GAP
 
 
 def curve_rows(spec: dict, panel: dict, frames: dict) -> tuple[pd.DataFrame, list[str]]:

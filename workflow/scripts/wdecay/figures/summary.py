@@ -11,6 +11,7 @@ from .curves import final_rows
 from ..io.tables import RUN_FIELDS
 
 METRICS = ("test_err", "train_err", "train_ce", "test_ce", "weight_norm")
+RUN_LEVEL = ("lr", "wd", "eta_lambda", "train_examples")  # columns of the run, not of a weight set
 RUN_COLUMNS = [f.name for f in RUN_FIELDS]
 
 

@@ -195,13 +195,10 @@ def panels(spec: dict, frames: dict):
     return fig, data[columns]
 
 
-RUN_LEVEL = {"lr", "wd", "eta_lambda", "train_examples"}  # columns of the run, not of a weight set
-
-
 def summary_values(panel: dict, table, axis: str):
     """A panel's x or y over the run summary: a run column, or a metric of the panel's weight set."""
     name = panel[axis]
-    if name in RUN_LEVEL:
+    if name in summary.RUN_LEVEL:
         return table[name]
     col = summary.column(name, panel.get("weights", ["iterate"])[0])
     if col not in table:

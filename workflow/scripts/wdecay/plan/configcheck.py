@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from ..figures import columns
 from . import protocol
 from .gpt_sizes import MODELS as GPT_MODELS
 from .sweep import (
@@ -324,6 +325,16 @@ def _check_figures(figures: dict, families: set[str]) -> list[str]:
     return problems
 
 
+def _check_panel_columns(figures: dict, measures: list[str]) -> list[str]:
+    """Each panel key that names a column (y, x, hue, style) names one that its table or plot kind has."""
+    problems = []
+    for name, fig in figures.items():
+        for i, panel in enumerate(fig.get("panels", []) if "same_as" not in fig else []):
+            for key, problem in columns.check_panel(fig.get("plot"), panel, measures):
+                problems.append(f"figures.{name}.panels[{i}].{key} (panel {panel.get('title')!r}): {problem}")
+    return problems
+
+
 def resolve_emas(spec: dict, families: dict) -> dict:
     """The figure spec with each panel's ema[i] replaced by the name of the i-th EMA of its family."""
     spec = copy.deepcopy(spec)
@@ -395,6 +406,7 @@ def make_plan(config: dict, schema: dict) -> Plan:
             problems.append(f"presets.{name}.{e}")
     problems += _check_collisions(tables)
     problems += _check_figures(config["figures"], {f for p in presets.values() for f in p["families"]})
+    problems += _check_panel_columns(config["figures"], schema["$defs"]["panel"]["properties"]["measure"]["enum"])
     if config["preset"] not in presets:
         problems.append(f"preset: {config['preset']!r} is not a preset (known: {', '.join(presets)})")
     if problems:
