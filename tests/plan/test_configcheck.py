@@ -229,6 +229,25 @@ BAD = {
         lambda c: c["figures"]["iclr_fig06"].update(plot="llm_final") or fig06_panel(c).update(x="step"),
         r"figures\.iclr_fig06\.panels\[0\]\.x .*: 'step' is not a run setting of the llm_train table",
     ),
+    "measurement at an epoch that is no checkpoint": (
+        set_key(
+            ["presets", "tiny", "families", "V4", "measure"],
+            [{"measure": "hessian_trace", "weights": ["iterate"], "epochs": [3, 4, 7]}],
+        ),
+        r"presets\.tiny\.families\.V4\.measure\[0\]\.epochs: epochs 4, 7 of hessian_trace are no checkpoint of the "
+        r"runs it selects \(their checkpoints: 1, 3, 5\); measure at those, or add the epochs to the checkpoints of "
+        r"V4$",
+    ),
+    "measurement epochs among many checkpoints": (
+        set_key(["presets", "paper", "families", "V4", "measure", 0, "epochs"], {"every": 10, "last": 20}),
+        r"presets\.paper\.families\.V4\.measure\[0\]\.epochs: epochs 0, 10, 20 of hessian_trace are no checkpoint .* "
+        r"\(their checkpoints: 1, 3, 5, \.\.\., 95, 97, 99 \(50 epochs\)\)",
+    ),
+    "ensemble with epochs": (
+        lambda c: c["presets"]["tiny"]["families"]["N3"]["measure"][2].update(epochs=[8]),
+        r"presets\.tiny\.families\.N3\.measure\[2\]\.epochs: an ensemble is measured at its last snapshot; drop "
+        r"epochs, set snapshots",
+    ),
     "unknown dataset source": (
         set_key(["presets", "tiny", "datasets", "digits10", "source"], "mnist"),
         r"presets\.tiny\.datasets\.digits10\.source: 'mnist' is not one of",

@@ -57,3 +57,16 @@ def test_panel_of_a_column_no_table_has_stops_the_plan(workflow):
         "the train table; did you mean test_err or test_ce?" in said(result)
     )
     assert not (workflow / "results").exists()
+
+
+def test_measurement_at_no_checkpoint_stops_the_plan(workflow):
+    config = yaml.safe_load((workflow / "config.yaml").read_text())
+    measure = [{"measure": "hessian_trace", "weights": ["iterate"], "epochs": [3, 4]}]
+    config["presets"]["tiny"]["families"]["V4"]["measure"] = measure
+    (workflow / "bad.yaml").write_text(yaml.safe_dump({"presets": config["presets"]}))
+    result = snakemake(workflow, "-n", "--configfile", "bad.yaml")
+    assert result.returncode != 0
+    assert (
+        "presets.tiny.families.V4.measure[0].epochs: epoch 4 of hessian_trace is no checkpoint of the runs it selects "
+        "(their checkpoints: 1, 3, 5); measure at those, or add the epoch to the checkpoints of V4" in said(result)
+    )

@@ -18,6 +18,7 @@ from . import protocol
 from .gpt_sizes import MODELS as GPT_MODELS
 from .sweep import (
     LLMRun,
+    _matches,
     MeasureJob,
     SweepError,
     VisionRun,
@@ -275,6 +276,39 @@ def _check_llm(name: str, fam: str, preset: dict) -> list[str]:
     return problems
 
 
+def _epochs_text(epochs) -> str:
+    """'0, 5, 10' or, for many, '1, 3, 5, ..., 95, 97, 99' (52 epochs)."""
+    epochs = sorted(epochs)
+    if len(epochs) <= 12:
+        return ", ".join(map(str, epochs))
+    return f"{', '.join(map(str, epochs[:3]))}, ..., {', '.join(map(str, epochs[-3:]))} ({len(epochs)} epochs)"
+
+
+def _check_measure_epochs(name: str, preset: dict, table: dict) -> list[str]:
+    """Each epoch a measurement entry asks for is a checkpoint of some run it selects (else it would be dropped
+    without a word); an ensemble entry takes its epochs from `snapshots`, not `epochs`."""
+    problems = []
+    for fam, runs in table.items():
+        spec = preset["families"][fam]
+        for i, entry in enumerate([] if is_llm(spec) else spec["measure"]):
+            where = f"presets.{name}.families.{fam}.measure[{i}].epochs"
+            if "epochs" not in entry:
+                continue
+            if entry["measure"] == "ensemble":
+                problems.append(f"{where}: an ensemble is measured at its last snapshot; drop epochs, set snapshots")
+                continue
+            kept = {e for run in runs.values() if _matches(run, entry) for e in run.checkpoints}
+            missing = sorted(set(checkpoint_epochs(entry["epochs"])) - kept)
+            if missing and kept:
+                epochs = "epoch" if len(missing) == 1 else "epochs"
+                problems.append(
+                    f"{where}: {epochs} {_epochs_text(missing)} of {entry['measure']} "
+                    f"{'is' if len(missing) == 1 else 'are'} no checkpoint of the runs it selects (their checkpoints: "
+                    f"{_epochs_text(kept)}); measure at those, or add the {epochs} to the checkpoints of {fam}"
+                )
+    return problems
+
+
 def _identity(run) -> dict:
     return {k: v for k, v in run.params().items() if k not in ("preset", "device")}
 
@@ -397,6 +431,9 @@ def make_plan(config: dict, schema: dict) -> Plan:
     for name, preset in presets.items():
         try:
             tables[name] = run_table(name, preset, as_run and as_run.get(name))
+            if epochs := _check_measure_epochs(name, preset, tables[name]):
+                problems += epochs
+                continue
             measures[name] = [
                 job
                 for fam, runs in tables[name].items()
