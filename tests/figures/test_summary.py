@@ -110,3 +110,20 @@ def test_panels_repeat_per_dataset_when_rows_by_dataset():
     fig, data = render({"plot": "panels", "rows_by": "dataset", "panels": [panel, panel]}, frames)
     assert sorted(data.panel.unique()) == ["err (d)", "err (e)"]
     assert len([ax for ax in fig.axes if ax.get_visible() and ax.get_title()]) == 4
+
+
+def test_the_decay_is_marked_on_epoch_axes_only():
+    """ICLR Fig 2 (a) draws the error over learning rates: no epoch marker there (it stretched the axis to 10^1)."""
+    train, _ = grid_frames()
+    train["lr_now"] = train.lr.where(train.epoch < 2, 1e-4)  # the rate drops after epoch 1
+    frames = {"train": train, "finetune": None, "measure": None}
+    over_epochs = {"title": "t", "table": "train", "y": "test_err", "ylabel": "err"}
+    over_lr = over_epochs | {"title": "f", "x": "lr", "final": True}
+    fig, _ = render({"plot": "panels", "panels": [over_epochs, over_lr]}, frames)
+    by_title = {ax.get_title(): ax for ax in fig.axes}
+
+    def vertical(ax):
+        return [line.get_xdata()[0] for line in ax.lines if len(set(line.get_xdata())) == 1]
+
+    assert vertical(by_title["t"]) == [1] and vertical(by_title["f"]) == []
+    assert by_title["f"].get_xlim()[1] < 1  # the rate axis keeps to the rates

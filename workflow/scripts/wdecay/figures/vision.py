@@ -177,7 +177,8 @@ def panels(spec: dict, frames: dict):
                 ax=ax,
                 linewidth=1.2,
             )
-            decay = decay_epoch(df) if panel["table"] == "train" and "lr_now" in df else None
+            on_epochs = panel.get("x", "epoch") == "epoch"  # the decay is an epoch: marked on epoch axes only
+            decay = decay_epoch(df) if on_epochs and panel["table"] == "train" and "lr_now" in df else None
             if decay is not None:
                 ax.axvline(decay, color="grey", linestyle=":", linewidth=1)
         if panel.get("x") == "lr":
