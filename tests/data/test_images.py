@@ -83,6 +83,20 @@ def test_read_cifar_rejects_a_malformed_batch(tmp_path):
         images.read_cifar(tmp_path, "cifar10")
 
 
+@pytest.mark.parametrize("damage", ["cut short", "empty", "an HTML page"])
+def test_read_cifar_names_a_damaged_batch_and_what_to_do(tmp_path, damage):
+    write_cifar(tmp_path, "cifar10", n_per_file=20)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    data = path.read_bytes()
+    path.write_bytes({"cut short": data[: len(data) // 2], "empty": b"", "an HTML page": b"<html>404</html>"}[damage])
+    with pytest.raises(ValueError) as error:
+        images.read_cifar(tmp_path, "cifar10")
+    message = str(error.value)
+    assert message.startswith(f"{path}: cannot be read as a CIFAR pickle batch (")
+    assert "the file is damaged or cut short. Delete the folder " in message
+    assert f"{path.parent} and rerun: under resources/cifar the download_cifar job downloads it again" in message
+
+
 def test_per_class_subset_takes_the_first_examples_of_each_class_in_order():
     labels = np.array([2, 0, 2, 1, 0, 2, 1, 0, 0])
     idx = images.per_class_subset(labels, 2)

@@ -86,6 +86,42 @@ def test_write_corpus_round_trip_and_size_mismatch(tmp_path):
         tokens.read_meta(tmp_path)
 
 
+def test_a_token_file_that_disagrees_with_meta_is_named_with_what_to_do(tmp_path):
+    tokens.python_docs(tmp_path)
+    path = tmp_path / "train.bin"
+    count = path.stat().st_size // 2
+    with open(path, "r+b") as f:
+        f.truncate(2 * count - 6)
+    with pytest.raises(ValueError) as error:
+        tokens.read_meta(tmp_path)
+    assert str(error.value) == (
+        f"{path}: {2 * count - 6} bytes, but meta.json records {count} tokens ({2 * count} bytes); the file is damaged "
+        f"or cut short. Delete it and rerun, or add `--forcerun {path}` to the snakemake command: that reruns the job "
+        "that wrote it (the corpus job, rule prepare_corpus) and the jobs that read it."
+    )
+
+
+def test_the_corpus_job_checks_its_token_files_before_it_writes_meta(tmp_path):
+    """The corpus job's last step: a .bin that does not hold what was counted stops it without a meta.json."""
+    train = np.arange(100, dtype=np.uint16)
+    train[:50].tofile(tmp_path / "train.bin")  # half of what the job counted reached the disk
+    train[:10].tofile(tmp_path / "val.bin")
+    meta = {"vocab_size": 256, "tokenizer": "bytes", "source": "test", "eot_token": None}
+    with pytest.raises(ValueError) as error:
+        tokens.finish_corpus(tmp_path, meta | {"train_tokens": 100, "val_tokens": 10})
+    assert str(error.value).startswith(
+        f"{tmp_path / 'train.bin'} holds 100 bytes, but the corpus job wrote 100 tokens (200 bytes) into it; "
+        "meta.json was not written."
+    )
+    assert "free space and rerun" in str(error.value) and not (tmp_path / "meta.json").exists()
+    (tmp_path / "val.bin").unlink()
+    with pytest.raises(ValueError, match=r"val\.bin is missing, but the corpus job wrote 10 tokens"):
+        tokens.finish_corpus(tmp_path, meta | {"train_tokens": 50, "val_tokens": 10})
+    (tmp_path / "val.bin").write_bytes(b"\0" * 20)
+    assert tokens.finish_corpus(tmp_path, meta | {"train_tokens": 50, "val_tokens": 10})["train_tokens"] == 50
+    assert tokens.read_meta(tmp_path)["val_tokens"] == 10
+
+
 def test_write_corpus_checks_dtype_and_vocabulary(tmp_path):
     meta = {"vocab_size": 256, "tokenizer": "bytes", "source": "test", "eot_token": None}
     with pytest.raises(ValueError, match="int64"):

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import BIN, ROOT, copy_workflow, snakemake
+from conftest import BIN, ROOT, copy_workflow, digits_preset, snakemake, use_preset
 
 pytestmark = pytest.mark.workflow
 
@@ -70,3 +70,28 @@ def test_measurement_at_no_checkpoint_stops_the_plan(workflow):
         "presets.tiny.families.V4.measure[0].epochs: epoch 4 of hessian_trace is no checkpoint of the runs it selects "
         "(their checkpoints: 1, 3, 5); measure at those, or add the epoch to the checkpoints of V4" in said(result)
     )
+
+
+def test_a_damaged_checkpoint_is_named_and_the_advised_forcerun_rebuilds_it(workflow):
+    grid = [{"model": "preact_resnet18", "dataset": "digits", "lr": [0.1], "wd": [0.0125]}]
+    measure = [{"measure": "hessian_trace", "weights": ["finetuned"]}]
+    preset = digits_preset(grid=grid, epochs=2, checkpoints=[2], finetune={"epochs": 1, "lr": 0.01}, measure=measure)
+    config = use_preset(workflow, "damaged", preset)
+    run = "results/V1/resnet18_digits_lr0.1_wd0.0125_fp32_s0"
+    checkpoint, tuned = f"{run}/ckpt/epoch2.pt", f"{run}/finetune/epoch2/metrics.parquet"
+    trained = snakemake(workflow, checkpoint, "--cores", "1", "--configfile", config)
+    assert trained.returncode == 0, said(trained)[-3000:]
+    path = workflow / checkpoint
+    path.write_bytes(path.read_bytes()[:100])  # only the first bytes survived
+    failed = snakemake(workflow, tuned, "--cores", "1", "--configfile", config)
+    assert failed.returncode != 0 and "Error in rule finetune" in said(failed)
+    advice = (
+        f"{checkpoint}: cannot be read as a PyTorch checkpoint (RuntimeError: PytorchStreamReader failed reading zip "
+        "archive: failed finding central directory); the file is damaged or cut short. Delete it and rerun, or add "
+        f"`--forcerun {checkpoint}` to the snakemake command: that reruns the job that wrote it (the training job of "
+        "run resnet18_digits_lr0.1_wd0.0125_fp32_s0) and the jobs that read it."
+    )
+    assert advice in said(failed), said(failed)[-3000:]
+    rebuilt = snakemake(workflow, tuned, "--cores", "1", "--configfile", config, "--forcerun", checkpoint)
+    assert rebuilt.returncode == 0, said(rebuilt)[-3000:]
+    assert (workflow / tuned).exists() and path.stat().st_size > 100

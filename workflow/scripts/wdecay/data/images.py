@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.files import atomic_path
+from ..io.files import atomic_path, damaged
 
 SPLITS = ("train", "test")
 CIFAR_LAYOUT = {
@@ -93,8 +93,22 @@ def make_digits(train_size: int, test_size: int, size: int, seed: int) -> dict:
 
 
 def _unpickle(path: Path) -> dict:
+    """A CIFAR batch; one that cannot be unpickled (cut short, an HTML error page) raises DamagedFile naming it."""
     with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="latin1")
+        try:
+            batch = pickle.load(f, encoding="latin1")
+        except (EOFError, pickle.UnpicklingError, ValueError, ImportError, IndexError) as error:
+            problem = f"cannot be read as a CIFAR pickle batch ({type(error).__name__}: {error})"
+            remedy = (
+                f"Delete the folder {path.parent} and rerun: under resources/cifar the download_cifar job downloads "
+                "it again (checking its checksum); elsewhere put a good copy there "
+                "(https://www.cs.toronto.edu/~kriz/cifar.html)."
+            )
+            raise damaged(path, problem, remedy) from error
+    if not isinstance(batch, dict):
+        raise damaged(
+            path, f"holds a {type(batch).__name__}, not a CIFAR batch (a dict)", "Replace it with a good copy."
+        )
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
 
 

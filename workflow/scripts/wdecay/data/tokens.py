@@ -2,7 +2,8 @@
 
 Layout (one folder per corpus): ``train.bin`` and ``val.bin`` hold flat uint16 token ids (no header, readable with
 ``np.memmap``), and ``meta.json`` holds vocab_size, tokenizer, train_tokens, val_tokens, source and eot_token (the
-end-of-text id that follows every document, or null). meta.json is written last, after both .bin files.
+end-of-text id that follows every document, or null). meta.json is written last, after both .bin files have
+been checked against the token counts.
 
 Sources:
 - ``python_docs`` (offline, the tiny preset): the English documentation shipped with every Python
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io.files import atomic_path
+from ..io.files import atomic_path, damaged, rebuild_hint
 from ..io.provenance import code_version
 
 TOKEN_FILES = ("train.bin", "val.bin", "meta.json")
@@ -46,7 +47,29 @@ def _check_tokens(tokens: np.ndarray, vocab_size: int, what: str) -> None:
         raise ValueError(f"{what}: token id {int(tokens.max())} is out of the vocabulary (vocab_size {vocab_size})")
 
 
-def _write_meta(out_dir: Path, meta: dict) -> dict:
+def _size_problems(folder: Path, meta: dict) -> list[tuple[Path, int, int]]:
+    """(bin file, its bytes, the tokens meta records) of each split whose .bin does not hold 2 bytes per token."""
+    problems = []
+    for split in SPLITS:
+        path, count = folder / f"{split}.bin", meta[f"{split}_tokens"]
+        size = path.stat().st_size if path.is_file() else -1
+        if size != 2 * count:
+            problems.append((path, size, count))
+    return problems
+
+
+def finish_corpus(out_dir: str | os.PathLike, meta: dict) -> dict:
+    """The corpus job's last step: check that each .bin holds the tokens counted while writing it, then write
+    meta.json (with the code version); returns the meta written. A disagreement stops the job before meta.json
+    exists, so that no training job ever reads the corpus."""
+    out_dir = Path(out_dir)
+    for path, size, count in _size_problems(out_dir, meta):
+        found = "is missing" if size < 0 else f"holds {size} bytes"
+        raise ValueError(
+            f"{path} {found}, but the corpus job wrote {count} tokens ({2 * count} bytes) into it; meta.json was not "
+            "written. Something cut the file short or changed it while the job ran (a full disk?): free space and "
+            "rerun (Snakemake reruns the prepare_corpus job)."
+        )
     meta = {**meta, "code_version": code_version()}
     with atomic_path(out_dir / "meta.json") as tmp:
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
@@ -60,7 +83,7 @@ def write_corpus(out_dir: str | os.PathLike, train: np.ndarray, val: np.ndarray,
         _check_tokens(tokens, meta["vocab_size"], f"{split} split")
         with atomic_path(out_dir / f"{split}.bin") as tmp:
             np.ascontiguousarray(tokens).tofile(tmp)
-    return _write_meta(out_dir, {**meta, "train_tokens": int(train.size), "val_tokens": int(val.size)})
+    return finish_corpus(out_dir, {**meta, "train_tokens": int(train.size), "val_tokens": int(val.size)})
 
 
 # --- python_docs (offline) --------------------------------------------------------------------------------------
@@ -172,7 +195,7 @@ def openwebtext(
         )
         meta[f"{name}_tokens"] = _stream_to_bin(tokenized, out_dir / f"{name}.bin", encoder.n_vocab)
         meta[f"{name}_documents"] = len(tokenized)
-    meta = _write_meta(out_dir, meta)
+    meta = finish_corpus(out_dir, meta)
     shutil.rmtree(scratch, ignore_errors=True)
     return meta
 
@@ -199,13 +222,11 @@ def read_meta(folder: str | os.PathLike) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"token corpus: missing {path}")
     meta = json.loads(path.read_text())
-    for split in SPLITS:
-        bin_path = folder / f"{split}.bin"
-        if not bin_path.is_file():
+    for bin_path, size, count in _size_problems(folder, meta):
+        if size < 0:
             raise FileNotFoundError(f"token corpus: missing {bin_path}")
-        size, expected = bin_path.stat().st_size, 2 * meta[f"{split}_tokens"]
-        if size != expected:
-            raise ValueError(f"{bin_path}: {size} bytes, but meta.json records {meta[f'{split}_tokens']} tokens")
+        problem = f"{size} bytes, but meta.json records {count} tokens ({2 * count} bytes)"
+        raise damaged(bin_path, problem, rebuild_hint(bin_path, "the corpus job, rule prepare_corpus"))
     return meta
 
 

@@ -33,3 +33,20 @@ def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
             os.link(src, tmp)
         except OSError:
             shutil.copy2(src, tmp)
+
+
+class DamagedFile(ValueError):
+    """An input file that exists but cannot be read (cut short, overwritten, not what its name says)."""
+
+
+def damaged(path, problem: str, remedy: str) -> DamagedFile:
+    """The error for a damaged input file: its path, what failed, and what to do."""
+    return DamagedFile(f"{path}: {problem}; the file is damaged or cut short. {remedy}")
+
+
+def rebuild_hint(path, writer: str) -> str:
+    """What to do about a damaged file that a job of the workflow wrote (``writer``: which job, in words)."""
+    return (
+        f"Delete it and rerun, or add `--forcerun {path}` to the snakemake command: that reruns the job that wrote "
+        f"it ({writer}) and the jobs that read it."
+    )

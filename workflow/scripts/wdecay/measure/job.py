@@ -12,10 +12,9 @@ import functools
 import logging
 import time
 
-import torch
 
 from ..data import images
-from ..io import tables
+from ..io import checkpoints, tables
 from ..data.loader import DeviceImages, channel_stats
 from ..device import memory_format, resolve_device, set_fp32_mode
 from ..models.vision import build_model, model_options
@@ -98,7 +97,9 @@ def measure(run: dict, measures: dict, epoch: int, files: dict, data_dir, train_
 
     @functools.cache
     def read(path: str) -> dict:  # a checkpoint holds the iterate and every EMA: read it once
-        return torch.load(path, map_location="cpu", weights_only=True)
+        tuned = "finetuned" in files and path == str(files["finetuned"])
+        writer = "its fine-tuning job, rule finetune" if tuned else f"the training job of run {run['run_id']}"
+        return checkpoints.load(path, writer)
 
     def load(path, name):
         state, saved_run = weight_set(read(str(path)), path, name)

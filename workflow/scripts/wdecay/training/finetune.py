@@ -12,7 +12,7 @@ import shutil
 
 import torch
 
-from ..io import tables
+from ..io import checkpoints, tables
 from ..io.files import atomic_path
 from ..io.provenance import code_version
 from ..device import resolve_device, set_fp32_mode
@@ -54,7 +54,7 @@ def finetune(
     device = resolve_device(run["device"])
     ft_run = settings(run, ft, from_epoch)
     log.info("fine-tuning %s from epoch %d: %s", run["run_id"], from_epoch, json.dumps(ft))
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = checkpoints.load(checkpoint, f"the training job of run {run['run_id']}")
     if state["epoch"] != from_epoch:
         raise ValueError(f"{checkpoint}: holds epoch {state['epoch']}, expected {from_epoch}")
     trainer = VisionTrainer(ft_run, data_dir, work_dir, device, init_weights=state["model"])

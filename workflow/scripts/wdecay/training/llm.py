@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from . import divergence
 from ..models import gpt
-from ..io import tables
+from ..io import checkpoints, tables
 from .ema import EMA
 from ..io.files import atomic_path, link_or_copy
 from .llm_optim import add_l2_gradient, decay_groups, l2_gradient_coef, load_moments, make_optimizer
@@ -302,7 +302,7 @@ def finetune(run: dict, ft: dict, from_step: int, checkpoint, data_dir, metrics_
     """Fine-tune the iterate of ``checkpoint`` at a tiny constant rate and publish its loss curve. Adam's moments
     are carried over from the checkpoint when ft['keep_optimizer'] (the authors' resume did so)."""
     device = prepare(run, threads)
-    state = torch.load(checkpoint, map_location=device, weights_only=True)
+    state = checkpoints.load(checkpoint, f"the training job of run {run['run_id']}, rule train_{run['family']}", device)
     if state["step"] != from_step and not state["halted"]:
         raise ValueError(f"{checkpoint}: holds iteration {state['step']}, expected {from_step}")
     settings = finetune_settings(run, ft, from_step)
