@@ -11,7 +11,7 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import SNAKEMAKE, copy_workflow, digits_preset, snakemake, use_preset, wait_for
+from conftest import ROOT, SNAKEMAKE, copy_workflow, digits_preset, snakemake, use_preset, wait_for
 
 pytestmark = pytest.mark.workflow
 
@@ -133,3 +133,33 @@ def test_a_stopped_job_is_retried_and_resumes_in_the_same_invocation(tmp_path, r
     log = (workflow / f"results/logs/V1/{KILLED}/train.log").read_text()
     assert "resumed after" in log and "Trying to restart job" in output
     assert pq.read_table(workflow / TABLE).to_pylist() == reference[0]
+
+
+def test_a_killed_snakemake_leaves_a_lock_that_the_documented_command_removes(tmp_path):
+    """Snakemake and its jobs SIGKILLed at once (the login node rebooted): the rerun refuses with Snakemake's
+    message, which names --unlock; the README's command removes the lock and the rerun finishes the sweep."""
+    workflow = copy_workflow(tmp_path)
+    grid = [{"model": "preact_resnet18", "dataset": "digits", "lr": [0.3], "wd": [0.0125]}]  # the KILLED run only
+    config = use_preset(workflow, "resilience", digits_preset(grid=grid, epochs=2, checkpoints=[2]))
+    first = start(workflow, config)
+    training_process(first, workflow / f"results/logs/V1/{KILLED}/train.log")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.communicate(timeout=60)
+
+    refused = snakemake(workflow, TABLE, "--cores", "1", "--configfile", config)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "LockException" in said
+    assert "Error: Directory cannot be locked." in said and "It can be removed with the --unlock argument." in said
+    planned = snakemake(workflow, TABLE, "-n", "--configfile", config)  # a dry run only warns
+    assert planned.returncode == 0 and "Directory cannot be locked" in planned.stdout + planned.stderr
+
+    readme = (ROOT / "README.md").read_text()
+    failing = readme[readme.index("**When something fails.**") :].split("\n\n")[0]
+    command = re.search(r"run `(snakemake --unlock)`", failing)
+    assert command, "README, When something fails: the command that removes a stale lock"
+    unlock = snakemake(workflow, *command.group(1).split()[1:])
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    rerun = snakemake(workflow, TABLE, "--cores", "1", "--configfile", config)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    rows = pq.read_table(workflow / TABLE).to_pylist()
+    assert {(r["run_id"], r["epoch"]) for r in rows if r["weights"] == "iterate"} >= {(KILLED, 2)}
