@@ -214,7 +214,7 @@ def test_malformed_config_stops_before_any_job(workflow, edit, message):
 def tiny_run(tmp_path_factory):
     """The README's main job, once for the tests that read a finished tiny run: every figure of the preset."""
     workflow = copy_workflow(tmp_path_factory.mktemp("tiny"))
-    result = snakemake(workflow, "--cores", "2")
+    result = snakemake(workflow, "--cores", "2", timeout=3600)  # 20-30 min on 2 cores; more on a busy machine
     assert result.returncode == 0, result.stderr[-3000:]
     return workflow
 
