@@ -279,9 +279,9 @@ def test_as_written_protocol_beside_the_finished_run(tiny_run):
     v2 = pd.read_parquet(view / "tables" / "vision_train" / "V2.parquet")
     assert v2.run_id.str.endswith("_init-he_si-per_layer_proj-step").all()
     start = v2[(v2.epoch == 0) & (v2.weights == "iterate")]
-    assert (start.weight_norm_all - 1).abs().max() < 1e-5  # as written: projected at initialisation
+    assert (start.weight_norm - 1).abs().max() < 1e-5  # as written: projected at initialisation (trainable set)
     as_run = pd.read_parquet(workflow / "results" / "tables" / "vision_train" / "V2.parquet")
-    norms = as_run[(as_run.epoch == 0) & (as_run.weights == "iterate")].weight_norm_all
+    norms = as_run[(as_run.epoch == 0) & (as_run.weights == "iterate")].weight_norm  # 14.2 unprojected
     # as run: the 6 runs of train.py are first projected after epoch 1, the 3 trajectories of traceh.py at the start
     assert (norms > 2).sum() == 6 and ((norms - 1).abs() < 1e-5).sum() == 3
     ft = pd.read_parquet(view / "tables" / "finetune" / "V2.parquet")
