@@ -46,11 +46,16 @@ def test_yaml_error_in_a_configfile_is_found_with_the_readme_command(workflow):
     assert found.returncode != 0 and 'in "my.yaml", line 3, column 4' in found.stderr
 
 
+def plan_with(workflow, part: dict) -> subprocess.CompletedProcess:
+    """A dry run with ``part`` of the config overridden through --configfile."""
+    (workflow / "bad.yaml").write_text(yaml.safe_dump(part))
+    return snakemake(workflow, "-n", "--configfile", "bad.yaml")
+
+
 def test_panel_of_a_column_no_table_has_stops_the_plan(workflow):
     config = yaml.safe_load((workflow / "config.yaml").read_text())
     config["figures"]["iclr_fig02"]["panels"][0]["y"] = "test_error"
-    (workflow / "bad.yaml").write_text(yaml.safe_dump({"figures": config["figures"]}))
-    result = snakemake(workflow, "-n", "--configfile", "bad.yaml")
+    result = plan_with(workflow, {"figures": config["figures"]})
     assert result.returncode != 0
     assert (
         "figures.iclr_fig02.panels[0].y (panel '(a) after the fine-tuning phase'): 'test_error' is not a column of "
@@ -63,8 +68,7 @@ def test_measurement_at_no_checkpoint_stops_the_plan(workflow):
     config = yaml.safe_load((workflow / "config.yaml").read_text())
     measure = [{"measure": "hessian_trace", "weights": ["iterate"], "epochs": [3, 4]}]
     config["presets"]["tiny"]["families"]["V4"]["measure"] = measure
-    (workflow / "bad.yaml").write_text(yaml.safe_dump({"presets": config["presets"]}))
-    result = snakemake(workflow, "-n", "--configfile", "bad.yaml")
+    result = plan_with(workflow, {"presets": config["presets"]})
     assert result.returncode != 0
     assert (
         "presets.tiny.families.V4.measure[0].epochs: epoch 4 of hessian_trace is no checkpoint of the runs it selects "

@@ -1,13 +1,10 @@
 # Shared by every rule: config validation, the run table, input functions and targets.
 import re
-import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-sys.path.insert(0, f"{workflow.basedir}/workflow/scripts")
-
-# Importing the package brings no torch into the Snakemake process.
+# The Snakefile put workflow/scripts on sys.path. Importing the package brings no torch into the Snakemake process.
 from wdecay import claims  # noqa: E402
 from wdecay.plan import configcheck  # noqa: E402
 from wdecay.data import images  # noqa: E402

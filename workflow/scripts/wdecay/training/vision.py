@@ -190,7 +190,7 @@ class VisionTrainer:
         (one host sync). When ``stop`` turns true, saves the resumable state after the current step and raises
         ``Stopped``."""
         epoch = self.epoch + 1
-        set_lr(self.optimizer, self.lr_at(epoch) if self.max_steps is None else self.lr_of_step(self.step + 1))
+        set_lr(self.optimizer, self.lr_of_step(self.step + 1))  # the rate of the next step (also after a resume)
         self.model.train()
         self.epoch_start = self.generator.get_state()
         for x, y in self.train.shuffled(self.run["batch_size"], self.generator, start=self.batch):
