@@ -15,6 +15,8 @@ import logging
 import torch
 from torch import nn
 
+from . import fused
+
 log = logging.getLogger(__name__)
 
 DECAY_SUBSTRINGS = ("wte", "wpe", "attn", "mlp", "lm_head")
@@ -31,9 +33,10 @@ def decay_groups(model: nn.Module, decay_ln: bool) -> dict[str, list[tuple[str, 
     return groups
 
 
-def make_optimizer(model: nn.Module, run: dict, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, run: dict, device: torch.device):
     """AdamW (betas from the run, decoupled ``wd`` on the decayed set) or SGD with momentum (coupled ``wd``).
-    Fused kernels where PyTorch has them for the device."""
+    One fused kernel per group where PyTorch has it for the device (``fused``: no torch._dynamo import),
+    ``torch.optim`` elsewhere."""
     groups = decay_groups(model, run["decay_ln"])
     for kind, members in groups.items():
         log.info("%s group: %d tensors, %d parameters", kind, len(members), sum(p.numel() for _, p in members))
@@ -41,15 +44,17 @@ def make_optimizer(model: nn.Module, run: dict, device: torch.device) -> torch.o
         {"params": [p for _, p in groups["decay"]], "weight_decay": run["wd"]},
         {"params": [p for _, p in groups["no_decay"]], "weight_decay": 0.0},
     ]
-    fused = device.type in ("cuda", "cpu")
+    own = device.type in fused.FUSED_DEVICES
     if run["optimizer"] == "adamw":
-        return torch.optim.AdamW(param_groups, lr=run["lr"], betas=tuple(run["betas"]), eps=1e-8, fused=fused)
+        adamw = fused.AdamW if own else torch.optim.AdamW
+        return adamw(param_groups, lr=run["lr"], betas=tuple(run["betas"]), eps=1e-8)
     if run["optimizer"] == "sgdm":
-        return torch.optim.SGD(param_groups, lr=run["lr"], momentum=run["momentum"], fused=fused)
+        sgd = fused.SGD if own else torch.optim.SGD
+        return sgd(param_groups, lr=run["lr"], momentum=run["momentum"])
     raise ValueError(f"optimizer {run['optimizer']!r} is not adamw or sgdm")
 
 
-def load_moments(optimizer: torch.optim.Optimizer, state: dict) -> None:
+def load_moments(optimizer, state: dict) -> None:
     """Load the per-parameter state (Adam's moments, momentum buffers) of ``state`` and keep this optimizer's
     group settings. ``load_state_dict`` alone would also restore each group's ``weight_decay`` and ``lr`` from the
     checkpoint, so a fine-tuning meant to run at wd 0 would keep the run's lambda."""

@@ -9,6 +9,8 @@ BatchNorm parameters go to the no-decay group). Both groups are reported by ``de
 import torch
 from torch import nn
 
+from . import fused
+
 WD_POLICIES = ("all", "weights")
 
 
@@ -27,18 +29,20 @@ def decay_groups(model: nn.Module, policy: str) -> dict[str, list[tuple[str, nn.
     return groups
 
 
-def make_sgd(model: nn.Module, lr: float, wd: float, momentum: float, policy: str) -> torch.optim.SGD:
-    """SGD over the two decay groups; uses the fused kernel where PyTorch has one for the device."""
+def make_sgd(model: nn.Module, lr: float, wd: float, momentum: float, policy: str):
+    """SGD over the two decay groups: one fused kernel per group (``fused.SGD``, no torch._dynamo import) where
+    PyTorch has the kernel for the device, ``torch.optim.SGD`` elsewhere."""
     groups = decay_groups(model, policy)
     param_groups = [
         {"params": [p for _, p in groups["decay"]], "weight_decay": wd, "name": "decay"},
         {"params": [p for _, p in groups["no_decay"]], "weight_decay": 0.0, "name": "no_decay"},
     ]
-    device = next(model.parameters()).device
-    return torch.optim.SGD(param_groups, lr=lr, momentum=momentum, fused=device.type in ("cuda", "cpu"))
+    if next(model.parameters()).device.type in fused.FUSED_DEVICES:
+        return fused.SGD(param_groups, lr=lr, momentum=momentum)
+    return torch.optim.SGD(param_groups, lr=lr, momentum=momentum)
 
 
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+def set_lr(optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
 
