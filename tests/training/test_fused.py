@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.nn import functional as F
-
 from small_nets import batches, tiny_net
+from torch.nn import functional as F
 from wdecay.training import fused
 
 GROUPS = [{"weight_decay": 5e-4}, {"weight_decay": 0.0}]  # decayed matrices, undecayed rest
