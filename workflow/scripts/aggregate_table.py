@@ -10,6 +10,8 @@ from wdecay.io.joblog import send_to_log
 send_to_log(snakemake.log[0])
 
 from wdecay.io import tables
+from wdecay.io.joblog import phase
 
 schema = getattr(tables, snakemake.params.table)
-tables.write(tables.concat(snakemake.input, schema), schema, snakemake.output[0])
+with phase("write"):
+    tables.write(tables.concat(snakemake.input, schema), schema, snakemake.output[0])

@@ -11,6 +11,7 @@ send_to_log(snakemake.log[0])
 
 from wdecay.figures.render import render, save
 from wdecay.io import tables
+from wdecay.io.joblog import phase
 
 KINDS = {
     "train": tables.VISION_TRAIN,
@@ -20,9 +21,10 @@ KINDS = {
     "llm_finetune": tables.LLM_FINETUNE,
 }
 frames = dict.fromkeys(KINDS)
-for kind, schema in KINDS.items():
-    paths = [p for p in snakemake.input if f"/tables/{schema.metadata[b'table'].decode()}/" in p]
-    if paths:
-        frames[kind] = tables.concat(paths, schema).to_pandas()
+with phase("read"):
+    for kind, schema in KINDS.items():
+        paths = [p for p in snakemake.input if f"/tables/{schema.metadata[b'table'].decode()}/" in p]
+        if paths:
+            frames[kind] = tables.concat(paths, schema).to_pandas()
 fig, data = render(snakemake.params.spec, frames)
 save(fig, data, snakemake.output.pdf, snakemake.output.png, snakemake.output.data)

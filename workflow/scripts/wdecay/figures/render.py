@@ -8,6 +8,7 @@ matplotlib.use("Agg")  # headless, deterministic output
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..io.files import atomic_path  # noqa: E402
+from ..io.joblog import phase  # noqa: E402
 from . import drawings, llm, vision  # noqa: E402
 
 PLOTS = {
@@ -21,6 +22,7 @@ PLOTS = {
 }
 
 
+@phase("render")
 def render(spec: dict, frames: dict):
     """Draw a figure from its frames: {'train': ..., 'finetune': ..., 'measure': ...} (None where absent)."""
     if spec["plot"] == "seed_curves":
@@ -28,6 +30,7 @@ def render(spec: dict, frames: dict):
     return PLOTS[spec["plot"]](spec, frames)
 
 
+@phase("write")
 def save(fig, data, pdf_path, png_path, data_path) -> None:
     """Write the figure (pdf, png) and its data (parquet), each atomically."""
     for path, fmt in ((pdf_path, "pdf"), (png_path, "png")):

@@ -15,6 +15,7 @@ import time
 
 from ..data import images
 from ..io import checkpoints, tables
+from ..io.joblog import phase
 from ..data.loader import DeviceImages, channel_stats
 from ..device import memory_format, resolve_device, set_fp32_mode
 from ..models.vision import build_model, model_options
@@ -109,24 +110,26 @@ def measure(run: dict, measures: dict, epoch: int, files: dict, data_dir, train_
         model.load_state_dict(state)
         return model.to(device).eval()
 
-    if any(m != "ensemble" for m in measures):
-        splits, meta = images.load_prepared(data_dir)
-        train_data, train_name = DeviceImages(*splits["train"], *stats, device), meta["name"]
-    if "ensemble" in measures:
-        test_data, test_name = DeviceImages(*train_splits["test"], *stats, device), f"{train_meta['name']}/test"
-        snapshots = [load(path, "iterate") for path in list(files["snapshots"])]
+    with phase("setup"):
+        if any(m != "ensemble" for m in measures):
+            splits, meta = images.load_prepared(data_dir)
+            train_data, train_name = DeviceImages(*splits["train"], *stats, device), meta["name"]
+        if "ensemble" in measures:
+            test_data, test_name = DeviceImages(*train_splits["test"], *stats, device), f"{train_meta['name']}/test"
+            snapshots = [load(path, "iterate") for path in list(files["snapshots"])]
     ids = {k: run[k] for k in ID_COLUMNS} | {"code_version": code_version()}
     rows = []
     for name in dict.fromkeys(w for weights in measures.values() for w in weights):
         model = load(files["finetuned" if name == "finetuned" else "checkpoint"], name)
         for measure_name in (m for m, weights in measures.items() if name in weights):
             start = time.perf_counter()
-            if measure_name == "ensemble":
-                data, measured_on = test_data, test_name
-                results = ensemble(snapshots, model, data, settings["batch_size"])
-            else:
-                data, measured_on = train_data, train_name
-                results = estimates(measure_name, model, data, classes, run, settings)
+            with phase("measure"):
+                if measure_name == "ensemble":
+                    data, measured_on = test_data, test_name
+                    results = ensemble(snapshots, model, data, settings["batch_size"])
+                else:
+                    data, measured_on = train_data, train_name
+                    results = estimates(measure_name, model, data, classes, run, settings)
             seconds = time.perf_counter() - start
             for quantity, est in results.items():
                 log.info(
@@ -154,4 +157,5 @@ def measure(run: dict, measures: dict, epoch: int, files: dict, data_dir, train_
                         "seconds": seconds,
                     }
                 )
-    tables.write(tables.to_table(rows, tables.MEASURE), tables.MEASURE, out)
+    with phase("write"):
+        tables.write(tables.to_table(rows, tables.MEASURE), tables.MEASURE, out)

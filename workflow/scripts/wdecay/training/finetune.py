@@ -14,6 +14,7 @@ import torch
 
 from ..io import checkpoints, tables
 from ..io.files import atomic_path
+from ..io.joblog import phase
 from ..io.provenance import code_version
 from ..device import resolve_device, set_fp32_mode
 from .vision import ID_COLUMNS, VisionTrainer, fit_or_save
@@ -57,10 +58,12 @@ def finetune(
     state = checkpoints.load(checkpoint, f"the training job of run {run['run_id']}")
     if state["epoch"] != from_epoch:
         raise ValueError(f"{checkpoint}: holds epoch {state['epoch']}, expected {from_epoch}")
-    trainer = VisionTrainer(ft_run, data_dir, work_dir, device, init_weights=state["model"])
+    with phase("setup"):
+        trainer = VisionTrainer(ft_run, data_dir, work_dir, device, init_weights=state["model"])
     trained = fit_or_save(trainer, work_dir)
     rows = rows_of(run, ft, from_epoch, trained)
-    with atomic_path(model_path) as tmp:
-        torch.save({"run": run, "finetune": ft, "from_epoch": from_epoch, "model": trainer.model.state_dict()}, tmp)
-    tables.write(tables.to_table(rows, tables.FINETUNE), tables.FINETUNE, metrics_path)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    with phase("write"):
+        with atomic_path(model_path) as tmp:
+            torch.save({"run": run, "finetune": ft, "from_epoch": from_epoch, "model": trainer.model.state_dict()}, tmp)
+        tables.write(tables.to_table(rows, tables.FINETUNE), tables.FINETUNE, metrics_path)
+        shutil.rmtree(work_dir, ignore_errors=True)

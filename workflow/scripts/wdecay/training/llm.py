@@ -26,6 +26,7 @@ from ..models import gpt
 from ..io import checkpoints, tables
 from .ema import EMA
 from ..io.files import atomic_path, link_or_copy
+from ..io.joblog import phase
 from .llm_optim import add_l2_gradient, decay_groups, l2_gradient_coef, load_moments, make_optimizer
 from .optim import set_lr, squared_norm
 from .preempt import StopRequest, Stopped
@@ -109,6 +110,7 @@ class LLMTrainer:
             "rows": self.rows,
         }
 
+    @phase("write")
     def save(self, path: Path) -> None:
         with atomic_path(path) as tmp:
             torch.save(self.snapshot(), tmp)
@@ -127,6 +129,7 @@ class LLMTrainer:
 
     # --- training and evaluation -----------------------------------------------------------------------------
 
+    @phase("train")
     def train_step(self, measure: bool) -> None:
         """One iteration: accumulate the micro-batch gradients, add the l2 gradient, clip, step, update the EMA.
         With ``measure``, keep the pre-clip gradient norm and the micro-batch gradient variance (device tensors)."""
@@ -168,6 +171,7 @@ class LLMTrainer:
                 total += model(x, y).double()
         return total / len(self.eval_batches[split])
 
+    @phase("evaluate")
     def evaluate(self) -> dict:
         """The metric row of the current iteration (one host sync)."""
         run = self.run
@@ -275,12 +279,14 @@ def train(run: dict, data_dir, rates: list[float], metrics_path, checkpoint_path
     """Run one training job end to end and publish its metrics and checkpoints."""
     device = prepare(run, threads)
     log.info("run %s on %s (%d threads): %s", run["run_id"], device, threads, json.dumps(run))
-    trainer = LLMTrainer(run, data_dir, work_dir, device, rates)
+    with phase("setup"):
+        trainer = LLMTrainer(run, data_dir, work_dir, device, rates)
     rows = fit_or_save(trainer, work_dir)
-    for step, path in checkpoint_paths.items():
-        link_or_copy(trainer.checkpoint_path(step), path)
-    tables.write(tables.to_table(rows, tables.LLM_TRAIN), tables.LLM_TRAIN, metrics_path)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    with phase("write"):
+        for step, path in checkpoint_paths.items():
+            link_or_copy(trainer.checkpoint_path(step), path)
+        tables.write(tables.to_table(rows, tables.LLM_TRAIN), tables.LLM_TRAIN, metrics_path)
+        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def finetune_settings(run: dict, ft: dict, from_step: int) -> dict:
@@ -308,12 +314,16 @@ def finetune(run: dict, ft: dict, from_step: int, checkpoint, data_dir, metrics_
     settings = finetune_settings(run, ft, from_step)
     log.info("fine-tuning %s from iteration %d: %s", run["run_id"], from_step, json.dumps(ft))
     rates = [ft["lr"]] * ft["iters"]
-    trainer = LLMTrainer(settings, data_dir, work_dir, device, rates, init=state, keep_optimizer=ft["keep_optimizer"])
+    with phase("setup"):
+        trainer = LLMTrainer(
+            settings, data_dir, work_dir, device, rates, init=state, keep_optimizer=ft["keep_optimizer"]
+        )
     trained = fit_or_save(trainer, work_dir)
     ids = {k: run[k] for k in ID_COLUMNS} | {"code_version": code_version()}
     extra = {"from_step": from_step, "ft_lr": ft["lr"], "ft_wd": ft["wd"], "ft_iters": ft["iters"]}
     rows = [
         ids | extra | {"step": r["step"], "train_loss": r["train_loss"], "val_loss": r["val_loss"]} for r in trained
     ]
-    tables.write(tables.to_table(rows, tables.LLM_FINETUNE), tables.LLM_FINETUNE, metrics_path)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    with phase("write"):
+        tables.write(tables.to_table(rows, tables.LLM_FINETUNE), tables.LLM_FINETUNE, metrics_path)
+        shutil.rmtree(work_dir, ignore_errors=True)

@@ -26,6 +26,7 @@ from ..data import images
 from ..io import tables
 from .ema import EMA, recompute_bn_stats
 from ..io.files import atomic_path, link_or_copy
+from ..io.joblog import phase
 from ..data.loader import DeviceImages, channel_stats
 from ..device import autocast, memory_format, resolve_device, set_fp32_mode
 from ..models.vision import build_model, model_options
@@ -149,6 +150,7 @@ class VisionTrainer:
             "rows": self.rows,
         }
 
+    @phase("write")
     def save(self, path: Path) -> None:
         with atomic_path(path) as tmp:
             torch.save(self.snapshot(), tmp)
@@ -185,6 +187,7 @@ class VisionTrainer:
             return self.lr_at(max(1, math.ceil(step / self.train.steps_per_epoch(self.run["batch_size"]))))
         return self.run["lr"] if step <= self.decay_step else self.run["lr_flow"]
 
+    @phase("train")
     def train_epoch(self, stop: StopRequest | None = None) -> float:
         """One epoch of SGD, or the rest of an interrupted one; returns the mean training loss of its mini-batches
         (one host sync). When ``stop`` turns true, saves the resumable state after the current step and raises
@@ -226,6 +229,7 @@ class VisionTrainer:
         for e in self.emas:
             yield e.name, e.coef, e.model
 
+    @phase("evaluate")
     def evaluate_all(self) -> list[dict]:
         """Metric rows of the iterate and of each EMA (with BN statistics recomputed) at the current epoch."""
         run, prec = self.run, self.run["precision"]
@@ -323,9 +327,11 @@ def train(run: dict, data_dir, metrics_path, checkpoint_paths: dict[int, str], w
     set_fp32_mode(run["precision"])
     device = resolve_device(run["device"])
     log.info("run %s on %s (%d threads): %s", run["run_id"], device, threads, json.dumps(run))
-    trainer = VisionTrainer(run, data_dir, work_dir, device)
+    with phase("setup"):
+        trainer = VisionTrainer(run, data_dir, work_dir, device)
     rows = fit_or_save(trainer, work_dir)
-    for epoch, path in checkpoint_paths.items():
-        link_or_copy(trainer.checkpoint_path(epoch), path)
-    tables.write(tables.to_table(rows, tables.VISION_TRAIN), tables.VISION_TRAIN, metrics_path)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    with phase("write"):
+        for epoch, path in checkpoint_paths.items():
+            link_or_copy(trainer.checkpoint_path(epoch), path)
+        tables.write(tables.to_table(rows, tables.VISION_TRAIN), tables.VISION_TRAIN, metrics_path)
+        shutil.rmtree(work_dir, ignore_errors=True)

@@ -1,0 +1,39 @@
+"""The job log: header, and the timing line bench/tiny_profile.py reads (startup, phases, total)."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from wdecay.io import joblog
+
+SCRIPTS = Path(joblog.__file__).parents[2]
+
+
+def test_timing_line_holds_startup_phases_and_total(tmp_path):
+    log = tmp_path / "job.log"
+    script = f"""
+import time
+from wdecay.io.joblog import phase, send_to_log
+send_to_log({str(log)!r})
+time.sleep(0.3)  # stands for the imports before the work
+for _ in range(2):
+    with phase("train"):
+        time.sleep(0.1)
+with phase("write"):
+    time.sleep(0.05)
+"""
+    subprocess.run([sys.executable, "-c", script], cwd=SCRIPTS, check=True)
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("=== attempt started")
+    timing = json.loads(lines[-1].split(" timing ", 1)[1])
+    assert list(timing) == ["startup", "train", "write", "total"]
+    assert timing["startup"] >= 0.3
+    assert 0.2 <= timing["train"] < 0.3 and 0.05 <= timing["write"] < 0.1
+    assert timing["total"] >= timing["startup"] + timing["train"] + timing["write"]
+
+
+def test_process_start_is_this_process():
+    started = joblog.process_start()
+    assert started is not None and 0 < time.time() - started < 6 * 3600  # this test process began within hours
