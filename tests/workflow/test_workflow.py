@@ -70,6 +70,12 @@ def test_jobs_import_the_package_of_their_own_checkout(tmp_path):
     assert meta["code_version"].startswith("0.0.0.second-checkout+"), meta["code_version"]
 
 
+# One job per group of figures that read the same tables (50 figures in 19 groups): {rule: jobs}
+FIGURE_GROUPS = ["V1", "V2", "V4", "V2_V4", "N1", "N2", "N3", "N4", "drawings", "L1", "L1_L2", "L1_L2_ft", "L8"]
+FIGURE_GROUPS += ["L1_L9", "L1_L4", "L1_L5", "L6", "L1_L7", "L1_L10"]
+FIGURE_JOBS = {f"figures_{group}": 1 for group in FIGURE_GROUPS}
+
+
 def test_tiny_dry_run_plans_every_figure(workflow):
     result = snakemake(workflow, "-n", "--quiet", "rules")
     assert result.returncode == 0, result.stderr
@@ -105,9 +111,9 @@ def test_tiny_dry_run_plans_every_figure(workflow):
         "aggregate_llm_train": 9,
         "aggregate_llm_finetune": 2,
         "claims": 1,
-        "figure": 28 + 22,
+        **FIGURE_JOBS,
         "all": 1,
-        "total": 178 + 1 + 32 + 2 + 14 + 9 + 2 + 22,
+        "total": 210 + len(FIGURE_JOBS),  # every job but the figures: 210
     }
     written = job_counts(snakemake(workflow, "-n", "--quiet", "rules", "--config", "protocol=as_written").stdout)
     # the same jobs, except that as written V3's epoch-1 checkpoint (ICLR Fig 13) is not also fine-tuned
@@ -141,7 +147,7 @@ def test_paper_dry_run_plans_every_family_and_its_measurements(workflow):
     assert counts["measure"] == 750 + 750 + 36 + (55 + 20)
     assert counts["finetune_llm"] == (3 + 4) * 5  # L1 and L2 from their checkpoints every 10k iterations
     assert counts["mimic_schedule"] == 2 and counts["prepare_corpus"] == 1
-    assert counts["figure"] == 28 + 22
+    assert {rule: n for rule, n in counts.items() if rule.startswith("figures_")} == FIGURE_JOBS
     assert counts["download_cifar"] == 2
     written = snakemake(workflow, "-n", "--quiet", "rules", "--config", "preset=paper", "protocol=as_written")
     assert written.returncode == 0, written.stderr
@@ -159,16 +165,16 @@ def test_missing_raw_dataset_is_named_before_any_job(workflow):
 def test_one_figure_plans_only_its_jobs(workflow):
     result = snakemake(workflow, "results/figures/iclr_fig11.pdf", "-n", "--quiet", "rules")
     counts = job_counts(result.stdout + result.stderr)
-    assert counts["figure"] == 1 and "claims" not in counts and counts["train_V1"] == 24
+    assert counts["figures_V1"] == 1 and "claims" not in counts and counts["train_V1"] == 24
     assert "measure" not in counts and "train_N3" not in counts
     result = snakemake(workflow, "results/figures/neurips_tab3.pdf", "-n", "--quiet", "rules")
     counts = job_counts(result.stdout + result.stderr)
     jobs = {"prepare_dataset": 2, "train_N3": 9, "measure": 9, "aggregate_vision_train": 1, "aggregate_measure": 1}
-    assert counts == jobs | {"figure": 1, "total": 23}
+    assert counts == jobs | {"figures_N3": 1, "total": 23}
     result = snakemake(workflow, "results/figures/neurips_fig07.pdf", "-n", "--quiet", "rules")
     counts = job_counts(result.stdout + result.stderr)
     jobs = {"prepare_corpus": 1, "train_L1": 3, "mimic_schedule": 2, "train_L9": 4, "aggregate_llm_train": 2}
-    assert counts == jobs | {"figure": 1, "total": 13}
+    assert counts == jobs | {"figures_L1_L9": 1, "total": 13}
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ from wdecay.data import images  # noqa: E402
 from wdecay.plan.sweep import mimic_name  # noqa: E402
 
 BASE = Path(workflow.basedir)
-REPORT = BASE / "workflow" / "report"
 SCHEMA = configcheck.load_yaml(BASE / "workflow" / "schemas" / "config.schema.yaml")
 
 try:
@@ -207,11 +206,12 @@ def llm_family_finetunes(wildcards):
     ]
 
 
-def family_tables(family):
-    """Every table of a family: its training metrics, and its fine-tuning and measurements where it has them."""
+def family_tables(family, llm_finetunes=True):
+    """Every table of a family: its training metrics, and its fine-tuning and measurements where it has them
+    (a language model's fine-tunings unless ``llm_finetunes`` is false)."""
     if PLAN.is_llm(family):
         paths = [LLM_TRAIN_TABLE.format(family=family)]
-        if any(f == family for f, _, _ in PLAN.llm_finetunes):
+        if llm_finetunes and any(f == family for f, _, _ in PLAN.llm_finetunes):
             paths.append(LLM_FINETUNE_TABLE.format(family=family))
         return paths
     paths = [VISION_TABLE.format(family=family)]
@@ -222,22 +222,41 @@ def family_tables(family):
     return paths
 
 
-def figure_tables(wildcards):
+def draws_llm_finetunes(spec):
+    return spec["plot"].startswith("llm_") and any(
+        p.get("finetune") for p in spec["panels"]
+    )
+
+
+def figure_tables(figure):
     """The tables a figure draws from; a language-model figure reads fine-tunings only if a panel draws them, so
     that rebuilding it never waits for fine-tuning jobs it does not show."""
-    spec = PLAN.figures[wildcards.figure]
-    paths = [path for family in spec["families"] for path in family_tables(family)]
-    if spec["plot"].startswith("llm_") and not any(
-        p.get("finetune") for p in spec["panels"]
-    ):
-        paths = [p for p in paths if "/llm_finetune/" not in p]
-    return paths
+    spec = PLAN.figures[figure]
+    finetunes = not spec["plot"].startswith("llm_") or draws_llm_finetunes(spec)
+    return [
+        path
+        for family in sorted(spec["families"])
+        for path in family_tables(family, finetunes)
+    ]
 
 
-def figure_caption(wildcards):
-    """The figure's caption text (workflow/report/figures/<figure>.rst)."""
-    path = REPORT / "figures" / f"{wildcards.figure}.rst"
-    return path.read_text() if path.exists() else ""
+def figure_groups():
+    """{group: [figures]}: the figures that read the same tables, rendered by one job (one interpreter start and one
+    pandas/seaborn import instead of one per figure, and no figure waits for a table it does not read). A group
+    is named by its families ('drawings' without any), '_ft' when it draws language-model fine-tunings.
+    """
+    groups = {}
+    for figure in PLAN.figures:
+        groups.setdefault(tuple(figure_tables(figure)), []).append(figure)
+    named = {}
+    for figures in groups.values():
+        spec = PLAN.figures[figures[0]]
+        name = "_".join(sorted(spec["families"])) or "drawings"
+        named[name + ("_ft" if draws_llm_finetunes(spec) else "")] = figures
+    return named
+
+
+FIGURE_GROUPS = figure_groups()
 
 
 def claim_tables():

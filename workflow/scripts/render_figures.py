@@ -1,4 +1,4 @@
-"""Render one figure from its parquet tables: pdf, png and the exact data drawn."""
+"""Render a group of figures that read the same parquet tables: pdf, png and the exact data drawn, per figure."""
 
 import sys
 from pathlib import Path
@@ -26,5 +26,7 @@ with phase("read"):
         paths = [p for p in snakemake.input if f"/tables/{schema.metadata[b'table'].decode()}/" in p]
         if paths:
             frames[kind] = tables.concat(paths, schema).to_pandas()
-fig, data = render(snakemake.params.spec, frames)
-save(fig, data, snakemake.output.pdf, snakemake.output.png, snakemake.output.data)
+out = snakemake.output
+for i, spec in enumerate(snakemake.params.specs.values()):
+    fig, data = render(spec, frames)
+    save(fig, data, out.pdf[i], out.png[i], out.data[i])
