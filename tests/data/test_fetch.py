@@ -40,12 +40,14 @@ def test_file_url_with_matching_md5_is_saved_atomically(tmp_path):
     assert leftovers(dest.parent) == []
 
 
-def test_http_with_matching_md5(server, tmp_path):
+def test_http_with_matching_md5_and_a_killed_fetch_left_behind(server, tmp_path):
     url, served, _ = server
     (served / "a.bin").write_bytes(b"payload")
     dest = tmp_path / "a.bin"
+    (tmp_path / ".a.bin.k1ll3d.tmp").write_bytes(b"half of a large file")  # what a SIGKILL leaves
+    (tmp_path / ".b.bin.x.tmp").write_bytes(b"another file's")
     assert fetch(f"{url}/a.bin", dest, md5=md5_of(b"payload")) == md5_of(b"payload")
-    assert dest.read_bytes() == b"payload"
+    assert dest.read_bytes() == b"payload" and leftovers(tmp_path) == [".b.bin.x.tmp"]
 
 
 def test_md5_mismatch_names_url_and_file_and_keeps_what_was_there(server, tmp_path):
@@ -130,6 +132,7 @@ def test_tiny_imagenet_is_fetched_checked_and_unzipped_into_place(server, tmp_pa
     url, served, _ = server
     archive, want = zip_tiny_imagenet(served)
     root = tmp_path / "resources" / "tiny-imagenet"
+    (root / ".tiny-imagenet-200.k1ll3d" / "unzipped").mkdir(parents=True)  # what a killed download leaves
     raw.fetch_tiny_imagenet(f"{url}/tiny-imagenet-200.zip", md5_of(archive.read_bytes()), root)
     assert sorted(p.name for p in root.iterdir()) == ["tiny-imagenet-200"]  # no archive, no staging left
     data = images.read_tiny_imagenet(root)

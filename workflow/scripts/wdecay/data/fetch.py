@@ -76,6 +76,9 @@ def fetch(
     def failed(problem: str) -> FetchError:
         return FetchError(f"could not fetch {url} to {dest}: {problem}. {advice}")
 
+    for stale in dest.parent.glob(f".{dest.name}.*.tmp"):  # left by a fetch that was killed (SIGKILL, power)
+        log.info("removing %s, left by an interrupted download", stale)
+        stale.unlink(missing_ok=True)
     log.info("fetching %s to %s", url, dest)
     try:
         with atomic_path(dest) as tmp:

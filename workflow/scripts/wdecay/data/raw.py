@@ -105,6 +105,8 @@ def fetch_tiny_imagenet(url: str, md5: str, root) -> None:
     root.mkdir(parents=True, exist_ok=True)
     target = root / images.TINY_IMAGENET_FOLDER
     advice = f"Download {url} (md5 {md5}) yourself, unzip it into {root}/ (giving {target}/wnids.txt), and rerun."
+    for stale in root.glob(f".{target.name}.*"):  # left by a download that was killed
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
     try:
         archive = staging / "tiny-imagenet-200.zip"
