@@ -170,6 +170,16 @@ def test_instructions_say_what_to_download_from_where_to_where():
     assert "(giving /data/c/cifar-100-python/)" in c100
 
 
+def test_a_failed_cifar_download_says_what_to_fetch_by_hand():
+    message = raw.cifar_failed("cifar10", RuntimeError("File not found or corrupted."))
+    assert message == (
+        "could not download cifar10 into resources/cifar with torchvision (RuntimeError: File not found or "
+        "corrupted.). Download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (md5 "
+        "c58f30108f718f92721af3b95e74349a) yourself, unpack it into resources/cifar/ (giving "
+        "resources/cifar/cifar-10-batches-py/), and rerun."
+    )
+
+
 def test_default_roots_are_the_schema_defaults_and_download_keys_do_not_reach_the_prepare_job():
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
     defaults = {}

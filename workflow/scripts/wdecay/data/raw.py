@@ -91,6 +91,16 @@ def instructions(name: str, spec: dict, key: str) -> str:
     )
 
 
+def cifar_failed(source: str, error: Exception) -> str:
+    """The message for a CIFAR download (torchvision's) that failed: what to fetch by hand, to where."""
+    url, md5 = CIFAR_ARCHIVES[source]
+    root, folder = DEFAULT_ROOTS[source], images.CIFAR_LAYOUT[source][0]
+    return (
+        f"could not download {source} into {root} with torchvision ({type(error).__name__}: {error}). Download "
+        f"{url} (md5 {md5}) yourself, unpack it into {root}/ (giving {root}/{folder}/), and rerun."
+    )
+
+
 def fetch_cifar5m_part(url_template: str, root, part: int) -> str:
     """Fetch CIFAR-5m part ``part`` to ``root/cifar5m_part{part}.npz``, checking its array headers."""
     url, dest = url_template.format(part=part), images.cifar5m_part(root, part)
