@@ -1,5 +1,6 @@
 """Shared test helpers: paths, small real datasets in their true on-disk formats, and run settings."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,12 @@ def copy_workflow(dest: Path) -> Path:
 
 def snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
     return subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """{rule: jobs} of a dry run's job stats ('total' among them)."""
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 def digits_preset(*, grid: list[dict], epochs: int = 4, retries: int = 0, **family) -> dict:

@@ -1,7 +1,16 @@
 """Small real datasets in their true on-disk formats: CIFAR pickle batches (torchvision's layout), CIFAR-5m .npz
-parts and a Tiny-ImageNet tree; used by the dataset tests and the workflow tests."""
+parts, a Tiny-ImageNet tree and its zip archive; and a local HTTP server that publishes them (for the download
+tests: nothing is fetched from the network). Used by the dataset tests and the workflow tests."""
 
+import base64
+import contextlib
+import functools
+import http.server
 import pickle
+import shutil
+import socket
+import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +125,64 @@ def write_tiny_imagenet(root) -> dict:
     (base / "val" / "val_annotations.txt").write_text("".join(f"{n}.JPEG\t{w}\t1\t2\t60\t61\n" for n, w in VAL))
     save_jpeg(base / "test" / "images" / "test_0.JPEG", (1, 2, 3))  # unlabelled: never read
     return want
+
+
+def zip_tiny_imagenet(folder: Path) -> tuple[Path, dict]:
+    """``folder/tiny-imagenet-200.zip`` laid out as the published archive (one top folder tiny-imagenet-200/), made
+    from the miniature tree; returns it and what the reader must find in it (see write_tiny_imagenet)."""
+    want = write_tiny_imagenet(folder / "tree")
+    archive = folder / "tiny-imagenet-200.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted((folder / "tree").rglob("*")):
+            zf.write(path, path.relative_to(folder / "tree"))
+    shutil.rmtree(folder / "tree")
+    return archive, want
+
+
+# --- a local HTTP server ----------------------------------------------------------------------------------------
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves its folder. ``/cut/<file>`` announces the file's length but sends half of it. The server's ``md5s``
+    (file name -> 16 bytes) are reported as Google Cloud Storage reports an object's MD5 (``x-goog-hash``)."""
+
+    def log_message(self, *args):
+        pass
+
+    def end_headers(self):
+        md5 = self.server.md5s.get(Path(self.path).name)
+        if md5 is not None:
+            self.send_header("x-goog-hash", "crc32c=AAAAAA==")
+            self.send_header("x-goog-hash", f"md5={base64.b64encode(md5).decode()}")
+        super().end_headers()
+
+    def do_GET(self):
+        if not self.path.startswith("/cut/"):
+            return super().do_GET()
+        data = (Path(self.directory) / self.path[5:]).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.close_connection = True
+
+
+@contextlib.contextmanager
+def serve(folder: Path):
+    """Serve ``folder`` over HTTP on localhost in a thread; yields (base URL, md5s to report per file name)."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder)))
+    httpd.md5s = {}
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd.md5s
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def closed_port() -> int:
+    """A localhost port with nothing listening: connections to it are refused, as without a network."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -36,6 +36,12 @@ def fig06_panel(config):
     return config["figures"]["iclr_fig06"]["panels"][0]
 
 
+def fig06_panels(config, **keys):
+    """Set ``keys`` on every panel of ICLR Fig 6."""
+    for panel in config["figures"]["iclr_fig06"]["panels"]:
+        panel.update(keys)
+
+
 def mutate(edit):
     config = copy.deepcopy(CONFIG)
     edit(config)
@@ -226,8 +232,43 @@ BAD = {
         r"figures\.iclr_fig06\.panels\[0\]\.finetune .*: needs x: step and a y among train_loss, val_loss, gap",
     ),
     "LLM final values against no run setting": (
-        lambda c: c["figures"]["iclr_fig06"].update(plot="llm_final") or fig06_panel(c).update(x="step"),
+        lambda c: c["figures"]["iclr_fig06"].update(plot="llm_final") or fig06_panels(c, x="step"),
         r"figures\.iclr_fig06\.panels\[0\]\.x .*: 'step' is not a run setting of the llm_train table",
+    ),
+    "LLM panel of a misspelt filter": (
+        set_key(["figures", "iclr_fig04", "panels", 0, "wdd"], [0.1]),
+        r"figures\.iclr_fig04\.panels\[0\] \(panel 'train and validation loss'\): unknown key 'wdd' \(allowed: "
+        r"batch_size, context, decay_ln, family, finetune, hue, l2, legend, logx, logy, lr, lr_decay_iters, "
+        r"max_iters, mimic, model, optimizer, precision, schedule, seed, seeds, style, title, wd, x, xlabel, y, "
+        r"ylabel, ylim, ylim_after\); "
+        r"did you mean wd\?$",
+    ),
+    "LLM final panel with a curves key": (
+        lambda c: (
+            c["figures"]["iclr_fig06"].update(plot="llm_final")
+            or fig06_panels(c, x="wd")
+            or fig06_panel(c).update(seeds="mean")
+        ),
+        r"figures\.iclr_fig06\.panels\[0\] \(panel '.*'\): unknown key 'seeds' \(allowed: .*last.*\); did you "
+        r"mean seed\?$",
+    ),
+    "LLM final panel without x": (
+        lambda c: c["figures"]["iclr_fig06"].update(plot="llm_final"),
+        r"figures\.iclr_fig06\.panels\[0\]: 'x' is a required property\n  figures\.iclr_fig06\.panels\[1\]: 'x' is",
+    ),
+    "LLM filter of a mapping": (
+        set_key(["figures", "iclr_fig04", "panels", 0, "lr"], {"max": True}),
+        r"figures\.iclr_fig04\.panels\[0\]\.lr: \{'max': True\} is neither a list nor a number, a string or null$",
+    ),
+    "vision panel of a misspelt filter": (
+        set_key(["figures", "iclr_fig02", "panels", 0, "wds"], [0.0]),
+        r"figures\.iclr_fig02\.panels\[0\] \(panel '\(a\) after the fine-tuning phase'\): unknown key 'wds' "
+        r"\(allowed: .*\); did you mean wd\?$",
+    ),
+    "runs panel of a misspelt filter": (
+        set_key(["figures", "neurips_fig03", "panels", 1, "datset"], "c10"),
+        r"figures\.neurips_fig03\.panels\[1\] \(panel 'Jacobian norm of the EMA'\): unknown key 'datset' "
+        r"\(allowed: .*\); did you mean dataset\?$",
     ),
     "measurement at an epoch that is no checkpoint": (
         set_key(

@@ -64,6 +64,18 @@ def test_panel_of_a_column_no_table_has_stops_the_plan(workflow):
     assert not (workflow / "results").exists()
 
 
+def test_misspelt_llm_panel_filter_stops_the_plan(workflow):
+    """A filter key that no LLM panel knows was ignored (every run drawn); now it is named with the allowed keys."""
+    config = yaml.safe_load((workflow / "config.yaml").read_text())
+    config["figures"]["iclr_fig14"]["panels"][0]["precison"] = ["bf16"]
+    result = plan_with(workflow, {"figures": config["figures"]})
+    assert result.returncode != 0
+    title = config["figures"]["iclr_fig14"]["panels"][0]["title"]
+    assert f"figures.iclr_fig14.panels[0] (panel {title!r}): unknown key 'precison' (allowed: " in said(result)
+    assert "ylim_after); did you mean precision?" in said(result)
+    assert not (workflow / "results").exists()
+
+
 def test_measurement_at_no_checkpoint_stops_the_plan(workflow):
     config = yaml.safe_load((workflow / "config.yaml").read_text())
     measure = [{"measure": "hessian_trace", "weights": ["iterate"], "epochs": [3, 4]}]

@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 # The Snakefile put workflow/scripts on sys.path. Importing the package brings no torch into the Snakemake process.
 from wdecay import claims  # noqa: E402
 from wdecay.plan import configcheck  # noqa: E402
-from wdecay.data import images  # noqa: E402
+from wdecay.data import images, raw  # noqa: E402
 from wdecay.plan.sweep import mimic_name  # noqa: E402
 
 BASE = Path(workflow.basedir)
@@ -35,6 +35,54 @@ TOKEN_FILES = [
 LLM_FAMILIES = [f for f in PLAN.runs if PLAN.is_llm(f)]
 VISION_FAMILIES = [f for f in PLAN.runs if not PLAN.is_llm(f)]
 CIFAR_FOLDERS = {name: layout[0] for name, layout in images.CIFAR_LAYOUT.items()}
+
+
+# Raw datasets: a download rule matches only what is missing under its default root, so data already in place is
+# never fetched again (a rule's script newer than its outputs would otherwise rerun it); data missing under a root
+# set elsewhere is the output of missing_raw_data, a job that stops with what to download and where to put it.
+MISSING_CIFAR = raw.missing_names(raw.DEFAULT_ROOTS["cifar10"], CIFAR_FOLDERS.values())
+MISSING_CIFAR5M_PARTS = raw.missing_cifar5m_parts(raw.DEFAULT_ROOTS["cifar5m"])
+MISSING_TINY_IMAGENET = raw.missing_names(
+    raw.DEFAULT_ROOTS["tiny_imagenet"], [images.TINY_IMAGENET_FOLDER]
+)
+MISSING_ELSEWHERE = {
+    name: raw.missing(images.raw_inputs(spec))
+    for name, spec in PLAN.spec["datasets"].items()
+    if spec["source"] in raw.DEFAULT_ROOTS and not raw.downloadable(spec)
+}
+MISSING_ELSEWHERE = {name: paths for name, paths in MISSING_ELSEWHERE.items() if paths}
+
+
+def download_setting(source, key, default):
+    """A download setting (url, md5) of the preset's first dataset of ``source`` kept under its default root."""
+    specs = PLAN.spec["datasets"].values()
+    return next(
+        (
+            s[key]
+            for s in specs
+            if s["source"] == source and raw.downloadable(s) and key in s
+        ),
+        default,
+    )
+
+
+def missing_outputs():
+    """Every raw file or folder missing under a root set elsewhere (folders marked as such)."""
+    paths = {}
+    for name, missing in MISSING_ELSEWHERE.items():
+        folder = PLAN.spec["datasets"][name]["source"] != "cifar5m"
+        paths |= {path: directory(path) if folder else path for path in missing}
+    return list(paths.values())
+
+
+def missing_instructions():
+    """For each dataset missing under a root set elsewhere: what to download, from where, to where."""
+    return [
+        raw.instructions(
+            name, PLAN.spec["datasets"][name], f"presets.{PLAN.preset}.datasets.{name}"
+        )
+        for name in MISSING_ELSEWHERE
+    ]
 
 
 def one_of(names):

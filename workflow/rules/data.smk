@@ -1,6 +1,10 @@
-# Datasets: CIFAR is downloaded into resources/cifar when its folder is absent there (a dataset whose `root` points
-# elsewhere must already be in place); every dataset is converted once into compact arrays that training jobs load
-# straight onto the device.
+# Datasets. A raw dataset missing under its default root is downloaded there: CIFAR into resources/cifar by
+# torchvision (checksums verified), the CIFAR-5m parts into resources/cifar5m and Tiny-ImageNet into
+# resources/tiny-imagenet from their published locations (wdecay.data.raw). The download rules match missing data
+# only, so data in place is never fetched again; data missing under a root set elsewhere stops at missing_raw_data,
+# with what to download and where to put it. Downloads are local rules: on a cluster they run on the host running
+# Snakemake (compute nodes often have no network), beside the jobs that do not wait for them. Every dataset is then
+# converted once into compact arrays that training jobs load straight onto the device.
 
 
 rule download_cifar:
@@ -9,7 +13,7 @@ rule download_cifar:
     log:
         "results/logs/data/download_{folder}.log",
     wildcard_constraints:
-        folder=one_of(CIFAR_FOLDERS.values()),
+        folder=one_of(MISSING_CIFAR),
     retries: resource("data", "retries")
     localrule: True
     conda:
@@ -23,6 +27,61 @@ rule download_cifar:
         ],
     script:
         "../scripts/download_cifar.py"
+
+
+rule download_cifar5m:
+    output:
+        "resources/cifar5m/cifar5m_part{part}.npz",
+    log:
+        "results/logs/data/download_cifar5m_part{part}.log",
+    wildcard_constraints:
+        part=one_of(MISSING_CIFAR5M_PARTS),
+    retries: resource("data", "retries")
+    localrule: True
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        url=lambda wildcards: download_setting("cifar5m", "url", raw.CIFAR5M_URL),
+    script:
+        "../scripts/download_cifar5m.py"
+
+
+rule download_tiny_imagenet:
+    output:
+        directory("resources/tiny-imagenet/{folder}"),
+    log:
+        "results/logs/data/download_{folder}.log",
+    wildcard_constraints:
+        folder=one_of(MISSING_TINY_IMAGENET),
+    retries: resource("data", "retries")
+    localrule: True
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        url=lambda wildcards: download_setting(
+            "tiny_imagenet", "url", raw.TINY_IMAGENET_URL
+        ),
+        md5=lambda wildcards: download_setting(
+            "tiny_imagenet", "md5", raw.TINY_IMAGENET_MD5
+        ),
+    script:
+        "../scripts/download_tiny_imagenet.py"
+
+
+if MISSING_ELSEWHERE:
+
+    rule missing_raw_data:
+        output:
+            missing_outputs(),
+        log:
+            "results/logs/data/missing_raw_data.log",
+        localrule: True
+        conda:
+            "../../envs/torch.yaml"
+        params:
+            instructions=missing_instructions(),
+        script:
+            "../scripts/missing_raw_data.py"
 
 
 rule prepare_dataset:
@@ -41,6 +100,8 @@ rule prepare_dataset:
     resources:
         **job_resources("data"),
     params:
-        spec=lambda wildcards: PLAN.spec["datasets"][wildcards.dataset],
+        spec=lambda wildcards: raw.prepared_spec(
+            PLAN.spec["datasets"][wildcards.dataset]
+        ),
     script:
         "../scripts/prepare_dataset.py"

@@ -368,13 +368,13 @@ def load_prepared(folder) -> tuple[dict, dict]:
 
 def raw_inputs(spec: dict) -> list[str]:
     """The files or folders on disk that building a dataset spec reads (none for digits and subsets)."""
-    source = spec["source"]
+    source, root = spec["source"], os.path.normpath(spec.get("root", "."))
     if source in CIFAR_LAYOUT:
-        return [f"{spec['root']}/{CIFAR_LAYOUT[source][0]}"]
+        return [f"{root}/{CIFAR_LAYOUT[source][0]}"]
     if source == "cifar5m":
-        return [str(cifar5m_part(spec["root"], part)) for pool in CIFAR5M_POOLS.values() for part in pool]
+        return [str(cifar5m_part(root, part)) for pool in CIFAR5M_POOLS.values() for part in pool]
     if source == "tiny_imagenet":
-        return [f"{spec['root']}/{TINY_IMAGENET_FOLDER}"]
+        return [f"{root}/{TINY_IMAGENET_FOLDER}"]
     return []
 
 

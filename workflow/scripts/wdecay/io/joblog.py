@@ -61,3 +61,9 @@ def timing() -> dict:
 
 def _log_timing() -> None:
     log.info("timing %s", json.dumps(timing()))
+
+
+def stop(message) -> None:
+    """End the job with a message for the user (what to do), in the log and on the terminal, without a traceback."""
+    print(message, file=sys.__stderr__)
+    sys.exit(str(message))

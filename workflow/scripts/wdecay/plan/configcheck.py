@@ -6,6 +6,7 @@ the bad value. Pure Python (no torch): the Snakemake process imports this module
 """
 
 import copy
+import difflib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -111,6 +112,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(value) - set(allowed)) if allowed else sorted(value)
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        close = [m for key in unknown for m in difflib.get_close_matches(str(key), allowed, n=1)]
+        hint += f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
+        panel = value.get("title") if "panels" in error.absolute_path else None
+        where += f" (panel {panel!r})" if isinstance(panel, str) else ""
         return f"{where}: unknown key {', '.join(map(repr, unknown))}{hint}"
     if error.validator == "required":
         return f"{where}: {error.message}"
@@ -139,6 +144,10 @@ def _form(schema: dict) -> str:
         keys = ", ".join(required) + (f" (and optionally {', '.join(optional)})" if optional else "")
         return f"a mapping with {keys}" if required else f"a mapping with {', '.join(optional)}"
     words = {"array": "a list", "object": "a mapping", "string": "a string", "integer": "an integer"}
+    words |= {"number": "a number", "boolean": "a boolean", "null": "null"}
+    if isinstance(kind, list):  # one of several types: 'a number, a string or null'
+        names = [words.get(k, k) for k in kind]
+        return " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
     item = schema.get("items", {}).get("type") if kind == "array" else None
     if item in ("integer", "string", "number"):
         return f"a list of {item}s"
