@@ -94,6 +94,10 @@ BAD = {
         ),
         r"presets\.tiny\.families\.V1\.grid\[1\]\.precision: fp16 on device cpu",
     ),
+    "unknown pre-flight key": (
+        set_key(["preflight"], {"cpu": {"vision_bach": 4}}),
+        r"preflight\.cpu: unknown key 'vision_bach' \(allowed: .*vision_batch",
+    ),
     "unknown top-level key": (set_key(["presetz"], "tiny"), r"<top level>: unknown key 'presetz'"),
     "typo in a family key": (
         set_key(["presets", "tiny", "families", "V1", "epoch"], 10),
