@@ -57,7 +57,7 @@ def test_measure_probes(tiny, measure):
     spec = next(p for p in tiny.values() if p["kind"] == "measure" and p["label"].startswith(measure + ","))
     got = probe.run_probe(spec, CPU)
     assert got["unit"] == "weight set" and got["seconds"] > 0 and got["peak_bytes"] > 0
-    assert f"4 examples timed, scaled by examples to {spec['data']['examples']}" in got["notes"]
+    assert f"4 of {spec['data']['examples']} examples timed, scaled by examples" in got["notes"]
 
 
 def test_language_model_probe_scales_by_flops(tiny):

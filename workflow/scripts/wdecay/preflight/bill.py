@@ -144,7 +144,7 @@ def markdown(rows: list[dict], top: list[dict], resources: dict, header: list[st
     ok = [r for r in rows if r["status"] == "ok"]
     lines = [*header, ""]
     lines.append(
-        f"Totals: {sum(r['jobs'] for r in rows)} jobs, {sum(r['hours_total'] for r in ok):,.0f} hours one after "
+        f"Totals: {sum(r['jobs'] for r in rows)} jobs, {_hours(sum(r['hours_total'] for r in ok))} hours one after "
         f"another on this device, {size_text(sum(r['disk_bytes_total'] for r in ok))} of outputs."
     )
     failed = [r for r in rows if r["status"] != "ok"]

@@ -218,8 +218,10 @@ def measure_probe(spec: dict, device: torch.device, cfg: dict, work: Path) -> di
     if measure == "noise_scale" and not cpu:
         k = min(max(k, 2 * run["batch_size"]), n)  # the gradient of one batch needs batch_size examples
     kb = min(run["batch_size"], k)  # noise_scale's batch
-    if k != settings["batch_size"] or kb != run["batch_size"]:
-        notes.append(f"{k} examples timed, scaled by examples to {n}")
+    if k < n:
+        notes.append(f"{k} of {n} examples timed, scaled by examples")
+    if measure == "noise_scale" and kb < run["batch_size"]:
+        notes.append(f"noise_scale's batches of {kb} timed, scaled to {run['batch_size']}")
     set_fp32_mode("fp32")
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (k, shape["side"], shape["side"], 3), dtype=np.uint8)
