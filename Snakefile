@@ -34,6 +34,7 @@ include: "workflow/rules/measure.smk"
 include: "workflow/rules/llm.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/preflight.smk"
 
 
 rule all:

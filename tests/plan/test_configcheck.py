@@ -88,6 +88,22 @@ BAD = {
         set_key(["presets", "tiny", "resources", "data", "runtime"], 0),
         r"presets\.tiny\.resources\.data\.runtime: 0 is less than the minimum of 1",
     ),
+    "fp16 vision family on a cpu preset": (
+        set_key(["presets", "paper", "device"], "cpu"),
+        r"presets\.paper\.families\.V1\.precision: fp16 on device cpu \(presets\.paper\.device\): fp16 autocast on a "
+        r"CPU takes seconds per image, a run would take days; use bf16 or fp32 on a CPU",
+    ),
+    "fp16 grid group on a cpu preset": (
+        lambda config: (
+            set_key(["presets", "tiny", "device"], "cpu")(config)
+            or set_key(["presets", "tiny", "families", "V1", "grid", 1, "precision"], ["fp32", "fp16"])(config)
+        ),
+        r"presets\.tiny\.families\.V1\.grid\[1\]\.precision: fp16 on device cpu",
+    ),
+    "unknown pre-flight key": (
+        set_key(["preflight"], {"cpu": {"vision_bach": 4}}),
+        r"preflight\.cpu: unknown key 'vision_bach' \(allowed: .*vision_batch",
+    ),
     "unknown top-level key": (set_key(["presetz"], "tiny"), r"<top level>: unknown key 'presetz'"),
     "typo in a family key": (
         set_key(["presets", "tiny", "families", "V1", "epoch"], 10),

@@ -321,3 +321,8 @@ def all_targets():
         ext=["pdf", "png", "data.parquet"],
     )
     return figures + [f"{VIEW}/claims.parquet", f"{VIEW}/claims.md"]
+
+
+def preflight_settings(wildcards):
+    """The config's `preflight` entry (the pre-flight's sizes and safety factors), schema defaults filled in."""
+    return configcheck.validate_schema(config, SCHEMA)["preflight"]

@@ -157,6 +157,40 @@ class SchemaError(ValueError):
     """A table does not have the columns and types of its schema."""
 
 
+PREFLIGHT = pa.schema(
+    [
+        _field("preset", pa.string(), "config preset"),
+        _field("protocol", pa.string(), "as_run or as_written"),
+        _field("device", pa.string(), "where the probes ran: cuda or cpu"),
+        _field("device_name", pa.string(), "GPU model, or CPU and threads"),
+        _field("cpu_figures", pa.bool_(), "timed on a CPU with reduced sizes: not GPU figures"),
+        _field("family", pa.string(), "training family"),
+        _field("rule", pa.string(), "Snakemake rule of the jobs (names of set-resources)"),
+        _field("kind", pa.string(), "what the cost depends on: model, data shape, batch, precision, measure"),
+        _field("probe", pa.string(), "the probe(s) timed for this kind"),
+        _field("jobs", pa.int64(), "jobs of this family and kind in the plan"),
+        _field("unit", pa.string(), "unit of unit_s: step, iteration or weight set"),
+        _field("unit_s", pa.float64(), "seconds per unit at the job's full size"),
+        _field("hours_per_job", pa.float64(), "projected hours per job (mean over the kind's jobs)"),
+        _field("hours_max", pa.float64(), "projected hours of the longest job"),
+        _field("hours_total", pa.float64(), "projected hours of all the kind's jobs, one after another"),
+        _field("peak_bytes", pa.float64(), "peak memory on the device (CUDA allocator; on a CPU the resident set)"),
+        _field("device_total_bytes", pa.float64(), "memory of the device"),
+        _field("headroom_bytes", pa.float64(), "device_total_bytes - peak_bytes"),
+        _field("host_peak_bytes", pa.float64(), "peak resident set on the host (what SLURM's mem_mb limits)"),
+        _field("disk_bytes_per_job", pa.float64(), "outputs a job leaves: checkpoints, models, parquet"),
+        _field("disk_bytes_total", pa.float64(), "outputs of all the kind's jobs"),
+        _field("runtime_min", pa.int64(), "SLURM runtime for the rule: its longest job x the runtime safety factor"),
+        _field("mem_mb", pa.int64(), "SLURM mem_mb for the rule: its largest host peak x the memory safety factor"),
+        _field("timed", pa.string(), "what the probe ran"),
+        _field("notes", pa.string(), "how the probe differs from the job (reduced sizes, precision)"),
+        _field("status", pa.string(), "ok, or the error of the probe"),
+        _field("code_version", pa.string(), "package version + hash of its sources"),
+    ],
+    metadata={"table": "preflight", "version": "1"},
+)
+
+
 def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
     """Rows (dicts with exactly the schema's columns) as a table of that schema."""
     names = set(schema.names)

@@ -228,6 +228,17 @@ def _check_preset(name: str, preset: dict) -> list[str]:
                     f"{where}.families.{fam}.grid[{g}].dataset: {group['dataset']!r} is not a dataset "
                     f"of preset {name} (known: {', '.join(sorted(datasets))})"
                 )
+    if preset["device"] == "cpu":  # fp16 autocast on a CPU runs for days (device.check_vision_precision)
+        for fam, spec in vision.items():
+            keys = set()
+            for g, group in enumerate(spec["grid"]):
+                if "fp16" in group.get("precision", spec["precision"]):
+                    keys.add(f"grid[{g}].precision" if "precision" in group else "precision")
+            problems += [
+                f"{where}.families.{fam}.{key}: fp16 on device cpu (presets.{name}.device): fp16 autocast on a CPU "
+                "takes seconds per image, a run would take days; use bf16 or fp32 on a CPU"
+                for key in sorted(keys)
+            ]
     for fam, spec in vision.items():
         for g, group in enumerate(spec["grid"]):
             epochs = group.get("epochs", spec["epochs"])

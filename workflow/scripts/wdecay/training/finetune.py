@@ -16,7 +16,7 @@ from ..io import checkpoints, tables
 from ..io.files import atomic_path
 from ..io.joblog import phase
 from ..io.provenance import code_version
-from ..device import resolve_device, set_fp32_mode
+from ..device import check_vision_precision, resolve_device, set_fp32_mode
 from .vision import ID_COLUMNS, VisionTrainer, fit_or_save
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def finetune(
     torch.set_num_threads(threads)
     set_fp32_mode(run["precision"])
     device = resolve_device(run["device"])
+    check_vision_precision(run, device)
     ft_run = settings(run, ft, from_epoch)
     log.info("fine-tuning %s from epoch %d: %s", run["run_id"], from_epoch, json.dumps(ft))
     state = checkpoints.load(checkpoint, f"the training job of run {run['run_id']}")

@@ -28,7 +28,7 @@ from .ema import EMA, recompute_bn_stats
 from ..io.files import atomic_path, link_or_copy
 from ..io.joblog import phase
 from ..data.loader import DeviceImages, channel_stats
-from ..device import autocast, memory_format, resolve_device, set_fp32_mode
+from ..device import autocast, check_vision_precision, memory_format, resolve_device, set_fp32_mode
 from ..models.vision import build_model, model_options
 from .optim import decay_groups, make_sgd, project_to_sphere, set_lr, squared_norm, step_lr
 from .preempt import StopRequest, Stopped
@@ -326,6 +326,7 @@ def train(run: dict, data_dir, metrics_path, checkpoint_paths: dict[int, str], w
     torch.set_num_threads(threads)
     set_fp32_mode(run["precision"])
     device = resolve_device(run["device"])
+    check_vision_precision(run, device)
     log.info("run %s on %s (%d threads): %s", run["run_id"], device, threads, json.dumps(run))
     with phase("setup"):
         trainer = VisionTrainer(run, data_dir, work_dir, device)
