@@ -65,7 +65,7 @@ def seed_curves(spec: dict, frame):
         if decay is not None:
             ax.axvline(decay, color="grey", linestyle=":", linewidth=1)
         if spec["logy"]:
-            ax.set_yscale("log")
+            set_log_y(ax, sub[metric])
         lrs = ", ".join(f"{v:g}" for v in sorted(sub.lr.unique(), reverse=True))
         wds = ", ".join(f"{v:g}" for v in sorted(sub.wd.unique()) if v > 0) or "0"
         ax.set_title(f"{panel}\n$\\eta$ = {lrs};  $\\lambda$ = {wds};  {sub.seed.nunique()} seeds", fontsize=9)
@@ -130,6 +130,18 @@ def panel_rows(panel: dict, frames: dict):
     return df
 
 
+def set_log_y(ax, values) -> None:
+    """A log y axis; symlog (linear within the smallest non-zero |y|) when some value is <= 0, so that a negative
+    estimate (a Hutchinson trace can be one) stays visible, with a line at 0, instead of being dropped."""
+    y = pd.Series(values, dtype=float).dropna()
+    if (y > 0).all():
+        ax.set_yscale("log")
+        return
+    nonzero = y.abs()[y.abs() > 0]
+    ax.set_yscale("symlog", linthresh=float(nonzero.min()) if len(nonzero) else 1.0)
+    ax.axhline(0, color="grey", linewidth=0.6)
+
+
 def _axes(count: int, columns: int | None, size=(3.6, 3.2)):
     columns = min(columns or count, count)
     rows = -(-count // columns)
@@ -184,7 +196,7 @@ def panels(spec: dict, frames: dict):
         if panel.get("x") == "lr":
             ax.set_xscale("log")
         if panel.get("logy"):
-            ax.set_yscale("log")
+            set_log_y(ax, df.y)
         ax.set_title(panel["title"], fontsize=9)
         ax.set_xlabel(panel.get("xlabel", "learning rate" if panel.get("x") == "lr" else "epoch"))
         ax.set_ylabel(panel["ylabel"])
@@ -267,7 +279,7 @@ def runs(spec: dict, frames: dict):
             if panel.get("logx"):
                 ax.set_xscale("log")
             if panel.get("logy"):
-                ax.set_yscale("log")
+                set_log_y(ax, df.y)
             if ax.get_legend() is not None:
                 ax.legend(title=None, fontsize=7)
         ax.set_title(panel["title"], fontsize=9)
