@@ -73,7 +73,9 @@ rule claims:
     output:
         table=f"{VIEW}/claims.parquet",
         text=f"{VIEW}/claims.md",
-        html=report(f"{VIEW}/claims.html", caption="../report/claims.rst", category="Claims"),
+        html=report(
+            f"{VIEW}/claims.html", caption="../report/claims.rst", category="Claims"
+        ),
     log:
         f"{VIEW}/logs/claims.log",
     retries: resource("report", "retries")

@@ -253,4 +253,8 @@ def all_targets():
         figure=PLAN.figures,
         ext=["pdf", "png", "data.parquet"],
     )
-    return figures + [f"{VIEW}/claims.parquet", f"{VIEW}/claims.md", f"{VIEW}/claims.html"]
+    return figures + [
+        f"{VIEW}/claims.parquet",
+        f"{VIEW}/claims.md",
+        f"{VIEW}/claims.html",
+    ]
