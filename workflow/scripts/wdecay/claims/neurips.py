@@ -423,8 +423,9 @@ def c15(t) -> list[dict]:
             continue
         per_run = latest.pivot_table(index=["lr", "wd", "seed"], columns="quantity", values="value").reset_index()
         per_run["gap"] = per_run[EMA_ERR] - per_run[ENSEMBLE_ERR]
-        gaps = {(c.lr, c.wd): samples.at(part, "gap") for c, part in _by_cell(per_run)}
-        tvds = {(c.lr, c.wd): samples.at(part, TVD) for c, part in _by_cell(per_run)}
+        by_cell = list(per_run.groupby(["lr", "wd"]))
+        gaps = {(float(lr), float(wd)): samples.at(part, "gap") for (lr, wd), part in by_cell}
+        tvds = {(float(lr), float(wd)): samples.at(part, TVD) for (lr, wd), part in by_cell}
         gap = (cells[EMA_ERR] - cells[ENSEMBLE_ERR]).abs()
         worst = cells.loc[gap.idxmax()]
         measured = (
@@ -441,12 +442,6 @@ def c15(t) -> list[dict]:
         effect = estimate(tvds, lambda v: max(v.values()), C15_TVD, "<=", C15_TVD, "TVD")
         rows.append(row("C15", checks[1][0], scope, effect, measured, checks[1][1]))
     return rows
-
-
-def _by_cell(frame):
-    """(cell, its rows) per (lr, wd), the cell as a record with lr and wd."""
-    for (lr, wd), part in frame.groupby(["lr", "wd"]):
-        yield type("Cell", (), {"lr": float(lr), "wd": float(wd)}), part
 
 
 def c16(t) -> list[dict]:
