@@ -147,9 +147,16 @@ def test_one_seed_is_judged_against_the_noise_of_its_last_evaluations():
     assert loud["low"] < 0 < loud["high"]
 
 
-def test_one_seed_without_neighbouring_evaluations_has_no_interval():
+def test_one_seed_with_one_evaluation_after_the_decay_reads_the_noise_across_it():
     table = v1(WD_HELPS, seed_sd=0.0, seeds=[0])
     table = table[(table.epoch <= DECAY) | (table.epoch == EPOCHS)]  # one evaluation after the decay
     row = wd_helps(table)
+    assert row["interval"] == stats.NOISE and row["status"] == INCONCLUSIVE  # the drop at the decay reads as noise
+    assert row["high"] - row["low"] > 20  # pp
+
+
+def test_one_seed_without_neighbouring_evaluations_has_no_interval():
+    table = v1(WD_HELPS, seed_sd=0.0, seeds=[0])
+    row = wd_helps(table[table.epoch == EPOCHS])  # the final evaluation only, in every run of the panel
     assert row["status"] == INCONCLUSIVE and row["interval"] == stats.NONE and math.isnan(row["low"])
-    assert "no interval, 1 seed" in row["effect_text"]
+    assert row["effect"] == pytest.approx(5.0) and "no interval, 1 seed" in row["effect_text"]

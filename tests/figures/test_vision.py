@@ -125,3 +125,11 @@ def test_a_log_panel_of_positive_values_stays_logarithmic():
     frames = {"measure": trace_frame({1e-3: [2e4, 86.0, 5e3]}), "finetune": None}
     fig, _ = render({"plot": "panels", "family": "V2", "panels": [TRACE_PANEL]}, frames)
     assert fig.get_axes()[0].get_yscale() == "log"
+
+
+def test_decay_epoch_of_a_rate_that_drops_within_the_first_epoch_is_none():
+    # N1's largest training set: one pass, the rate decayed mid-epoch, so no evaluated epoch ran at the large rate
+    rows = pd.DataFrame({"epoch": [0, 1], "lr": [0.1, 0.1], "lr_now": [0.1, 0.001]})
+    assert curves.decay_epoch(rows) is None
+    assert curves.decay_epoch(rows.assign(lr_now=0.1)) is None
+    assert curves.decay_epoch(pd.DataFrame({"epoch": [0, 1, 2], "lr": [0.1] * 3, "lr_now": [0.1, 0.1, 0.001]})) == 1

@@ -34,7 +34,9 @@ def _iterate(rows):
 
 
 def _finals(configs, column, since):
-    return {k: samples.final(_iterate(v), column, since=since) for k, v in configs.items()}
+    """{config: Sample of the final value}, with the evaluation noise pooled over the panel's runs."""
+    sd = samples.panel_noise([_iterate(v) for v in configs.values()], column)
+    return {k: samples.with_noise(samples.final(_iterate(v), column, since=since), sd) for k, v in configs.items()}
 
 
 BEST = "large LR + WD"

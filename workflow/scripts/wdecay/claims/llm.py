@@ -159,7 +159,7 @@ def _gaps(runs) -> Sample:
     return samples.per_seed(
         runs,
         lambda run: float(gap(run).max()) if len(gap(run)) else None,
-        lambda run: curve_noise(gap(run).tolist()),
+        lambda run: samples.tail_noise(gap(run).tolist()),
     )
 
 
@@ -357,7 +357,7 @@ def _dip_sample(rows) -> Sample:
 
     def noise(run):
         norm = _after_warmup(run)
-        sd = curve_noise(norm.tolist())
+        sd = samples.tail_noise(norm.tolist())
         return None if sd is None else sd / float(norm.mean())
 
     return samples.per_seed(rows, dip, noise)
@@ -418,7 +418,7 @@ def _tracking(runs, ref, after: float) -> Sample:
         return d[d.index > after].abs()
 
     return samples.per_seed(
-        runs, lambda r: float(diff(r).max()) if len(diff(r)) else None, lambda r: curve_noise(diff(r).tolist())
+        runs, lambda r: float(diff(r).max()) if len(diff(r)) else None, lambda r: samples.tail_noise(diff(r).tolist())
     )
 
 

@@ -14,7 +14,7 @@ here, so that the Snakemake process can import the claim registry.
 from ..figures.curves import decay_epoch
 from . import samples
 from .samples import fall, rise
-from .stats import curve_noise, estimate
+from .stats import estimate
 from .verdict import NOT_ENOUGH, fmt, row
 
 ABOUT = {
@@ -45,9 +45,11 @@ def _large_phase_end(train) -> int:
 
 def _final_err(train) -> dict:
     """{lr: Sample of the final test error of the iterate per seed}."""
+    it = _iterate(train)
+    sd = samples.panel_noise([it], "test_err")
     return {
-        float(lr): samples.final(runs, "test_err", since=decay_epoch(runs))
-        for lr, runs in _iterate(train).groupby("lr")
+        float(lr): samples.with_noise(samples.final(runs, "test_err", since=decay_epoch(runs)), sd)
+        for lr, runs in it.groupby("lr")
     }
 
 
@@ -114,6 +116,7 @@ def _c05(t, family: str) -> list[dict]:
     trace = _estimates(t[f"{family}:measure"], "hessian_trace", "trace", "finetuned")
     ft = t[f"{family}:finetune"]
     ft_end = ft[(ft.epoch == ft.ft_epochs) & (ft.weights == "iterate")]
+    noise = samples.panel_noise([_iterate(t[family])], "test_err") if family in t else None
     rows = []
     for lr in sorted(trace.lr.unique()):
         series = trace[trace.lr == lr]
@@ -137,12 +140,16 @@ def _c05(t, family: str) -> list[dict]:
                 "mean of the last fifth / first <= 0.5",
             )
         )
-        first, last = samples.ends(ft_end[ft_end.lr == lr], "test_err", "from_epoch")
-        if not first.values:
+        # a fine-tuned end error has the evaluation noise of the family's converged test errors
+        ends = ft_end[ft_end.lr == lr]
+        froms = sorted(ends.from_epoch.unique())
+        first = samples.with_noise(samples.at(ends[ends.from_epoch == froms[0]], "test_err"), noise)
+        last = samples.with_noise(samples.at(ends[ends.from_epoch == froms[-1]], "test_err"), noise)
+        if len(froms) < 2:
             rows.append(row("C05", "fine-tuned test error decreases", scope, NOT_ENOUGH, "< 2 fine-tunings", ""))
             continue
         pair = {"first": first, "last": last}
-        means, froms = samples.seed_means(pair), sorted(ft_end[ft_end.lr == lr].from_epoch.unique())
+        means = samples.seed_means(pair)
         rows.append(
             row(
                 "C05",
@@ -180,7 +187,7 @@ def c06(t) -> list[dict]:
 
     def drop_noise(run):  # one evaluation's noise, read on the plateau (the drop itself is no noise)
         norm = _norm_curve(run)
-        sd = curve_noise(norm[(norm.index >= lo) & (norm.index <= end)].tolist())
+        sd = samples.tail_noise(norm[(norm.index >= lo) & (norm.index <= end)].tolist())
         return None if sd is None else sd / float(norm.iloc[0])
 
     def plateau(run):
@@ -191,7 +198,7 @@ def c06(t) -> list[dict]:
     def plateau_noise(run):
         norm = _norm_curve(run)
         window = norm[(norm.index >= lo) & (norm.index <= end)]
-        sd = curve_noise(window.tolist())
+        sd = samples.tail_noise(window.tolist())
         return None if sd is None else sd / float(window.mean())
 
     rows = []
@@ -204,7 +211,11 @@ def c06(t) -> list[dict]:
         measured = f"largest deviation of the norm from its mean over epochs {lo}-{end}: {_mean(spread):.1%}"
         effect = estimate({"s": spread}, lambda v: v["s"], 10.0, "<=", 10.0, "%", 100)
         rows.append(row("C06", "norm stays on a plateau", scope, effect, measured, "within +-10% of its mean"))
-    norms = {float(lr): samples.final(runs, "weight_norm", since=decay_epoch(runs)) for lr, runs in it.groupby("lr")}
+    sd = samples.panel_noise([it], "weight_norm")
+    norms = {
+        float(lr): samples.with_noise(samples.final(runs, "weight_norm", since=decay_epoch(runs)), sd)
+        for lr, runs in it.groupby("lr")
+    }
     errs = _final_err(t["V4"])
 
     def disagreement(v):
@@ -246,6 +257,8 @@ def c07(t) -> list[dict]:
     if slow is None:
         return [row("C07", "all", "V4", NOT_ENOUGH, "no EMA", "")]
     rows, lo = [], round(0.5 * end)
+    ema_noise = samples.panel_noise([train[train.weights == slow]], "test_err", upto=end)
+    final_noise = samples.panel_noise([_iterate(train)], "test_err")
     for lr, runs in train.groupby("lr"):
         scope = f"V4 lr {lr:g}"
         window = {
@@ -265,8 +278,10 @@ def c07(t) -> list[dict]:
         )
         ema = runs[(runs.weights == slow) & (runs.epoch <= end)]
         pair = {
-            "EMA": samples.final(ema, "test_err"),
-            "final": samples.final(_iterate(runs), "test_err", since=decay_epoch(_iterate(runs))),
+            "EMA": samples.with_noise(samples.final(ema, "test_err"), ema_noise),
+            "final": samples.with_noise(
+                samples.final(_iterate(runs), "test_err", since=decay_epoch(_iterate(runs))), final_noise
+            ),
         }
         means = samples.seed_means(pair)
         rows.append(

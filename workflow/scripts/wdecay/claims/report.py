@@ -60,7 +60,7 @@ def summary(rows: list[dict], about: dict) -> list[dict]:
                 "figure": figure,
                 "words": words,
                 "status": status,
-                "checks": f"{len(mine)} checks: {tally}",
+                "checks": f"{len(mine)} check{'s' if len(mine) != 1 else ''}: {tally}",
                 "decisive": f"{where}: {numbers}",
             }
         )
@@ -72,7 +72,7 @@ def _counts(items: list[dict]) -> str:
 
 
 def _cell(value) -> str:
-    return str(value).replace("|", "/").replace("\n", " ")
+    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _header(rows: list[dict]) -> tuple[str, str]:

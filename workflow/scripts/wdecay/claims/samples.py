@@ -5,7 +5,8 @@ standard error. Functions take pandas frames but this module does not import pan
 
 import math
 
-from .stats import Sample, curve_noise, probe_noise
+from ..figures.curves import decay_epoch
+from .stats import Sample, curve_noise, pooled_noise, probe_noise
 
 # Evaluations a final value's noise is estimated from (the last ones, after the decay when there is one).
 NOISE_POINTS = 6
@@ -18,17 +19,47 @@ def _curves(rows, column: str, x: str):
 
 def final(rows, column: str, x: str = "epoch", since=None, evals: int = 1) -> Sample:
     """Per seed: the mean of the last ``evals`` evaluations of ``column`` (NaN if any is); its noise is that of
-    one evaluation (from the last NOISE_POINTS evaluations, those after ``since`` when given) over sqrt(evals)."""
+    one evaluation (from the last NOISE_POINTS evaluations, those after ``since`` when given and at least 3 are)
+    over sqrt(evals)."""
     values, noise = {}, {}
     for seed, curve in _curves(rows, column, x).items():
         if curve.empty:
             continue
         values[seed] = float(curve.tail(evals).mean(skipna=False))
         tail = curve[curve.index > since] if since is not None else curve
+        if len(tail.dropna()) < 3:  # too few evaluations after the decay: read the last ones across it
+            tail = curve  # (the step at the decay only widens the estimate)
         sd = curve_noise(tail.tail(NOISE_POINTS).tolist())
         if sd is not None:
             noise[seed] = sd / math.sqrt(min(evals, len(curve)))
     return Sample(values, noise)
+
+
+def panel_noise(frames, column: str, x: str = "epoch", upto=None) -> float | None:
+    """Noise sd of one evaluation of ``column`` pooled over every run of the frames (``stats.pooled_noise``):
+    each run's last NOISE_POINTS evaluations after its own decay (where at least 2 are), or up to ``upto``."""
+    curves = []
+    for frame in frames:
+        for _, run in frame.groupby("run_id"):
+            curve = run.groupby(x)[column].mean().sort_index().dropna()
+            if upto is not None:
+                curve = curve[curve.index <= upto]
+            elif x == "epoch" and "lr_now" in run:
+                decay = decay_epoch(run)
+                if decay is not None and (curve.index > decay).sum() >= 2:
+                    curve = curve[curve.index > decay]
+            curves.append(curve.tail(NOISE_POINTS).tolist())
+    return pooled_noise(curves)
+
+
+def tail_noise(values) -> float | None:
+    """``stats.curve_noise`` of a curve's last NOISE_POINTS values (where a curve is smoothest)."""
+    return curve_noise(list(values)[-NOISE_POINTS:])
+
+
+def with_noise(sample: Sample, sd: float | None) -> Sample:
+    """The sample with ``sd`` as the noise of every seed's value (unchanged when sd is None)."""
+    return sample if sd is None else Sample(sample.values, dict.fromkeys(sample.values, sd))
 
 
 def window(rows, column: str, lo, hi, x: str = "epoch") -> Sample:
@@ -81,22 +112,6 @@ def per_seed(rows, fn, noise=None) -> Sample:
         if sd is not None:
             sds[int(seed)] = float(sd)
     return Sample(values, sds)
-
-
-def ends(rows, column: str, x: str, last: int = 1) -> tuple[Sample, Sample]:
-    """Per seed: the first evaluation of a series over ``x`` and the mean of its last ``last``; both with the
-    noise of one evaluation from the series' neighbouring points (over sqrt(last) for the mean)."""
-    first, final_ = {}, {}
-    noise_first, noise_last = {}, {}
-    for seed, curve in _curves(rows, column, x).items():
-        curve = curve.dropna()
-        if len(curve) < 2:
-            continue
-        first[seed], final_[seed] = float(curve.iloc[0]), float(curve.iloc[-last:].mean())
-        sd = curve_noise(curve.tolist())
-        if sd is not None:
-            noise_first[seed], noise_last[seed] = sd, sd / math.sqrt(last)
-    return Sample(first, noise_first), Sample(final_, noise_last)
 
 
 def rise(values: dict) -> float:

@@ -8,12 +8,15 @@ Interval, by how many seeds the configurations share:
 - two or more shared seeds: ``f`` per seed (paired by seed: every family trains its configurations on the same
   seeds) and a Student t interval over those per-seed effects, t_{0.975, n-1} from ``T975``. With 2-5 seeds a
   bootstrap would have only n^n resamples and understate the spread; t is exact for normal per-seed effects.
-- one seed, or configurations without a common seed: ``f`` of the configurations' means, and a seeded parametric
-  simulation (``DRAWS`` normal draws of every mean) whose 2.5-97.5% quantiles are the interval. A mean over
+- one seed, or configurations without a common seed: ``f`` of the configurations' means +- 1.96 sd, the sd of
+  ``f`` over a seeded parametric simulation (``DRAWS`` normal draws of every mean). Centred on the estimate: the
+  quantiles of a max or min over noisy cells would be biased away from it. A mean over
   several seeds has sd s/sqrt(n); a single seed's value has the noise its check estimated from neighbouring
   evaluations of the same curve (``curve_noise``: third differences, blind to a trend and its curvature) or
   the standard error of a stochastic measurement (Hutchinson probes). This is evaluation noise, not seed-to-seed
   variation, so a one-seed verdict says "larger than the curve's own noise"; the ``interval`` column says which.
+  The noise of a final test error is pooled over the runs of a panel (``samples.panel_noise``: each run's last
+  evaluations after its decay), as a tiny schedule leaves each run only a few of them.
   Without any noise estimate there is no interval, and the status is inconclusive.
 - a rank correlation over grid cells: Fisher's z with the Spearman standard error sqrt(1.06 / (n - 3)).
 
@@ -66,21 +69,30 @@ class Sample:
     noise: dict = field(default_factory=dict)
 
 
+def pooled_noise(curves) -> float | None:
+    """Noise sd of one evaluation from the neighbouring evaluations of one or more curves (lists of values): the
+    root mean square of each curve's k-th differences over sqrt(binomial(2k, k)), pooled over the curves, which is
+    exact for white noise around any polynomial of degree < k; k = 3 (blind to a plateau, a falling loss and its
+    curvature) where a curve has 4 points, else its length - 1. An sd read from m differences is itself uncertain,
+    so it is scaled by t_{0.975, m} / z_{0.975}: a normal interval with it is as wide as a t interval (about 2.2x
+    from one curve of 5 points). None without a difference."""
+    total, count = 0.0, 0
+    for values in curves:
+        values = [v for v in values if math.isfinite(v)]
+        k = min(3, len(values) - 1)
+        if k < 1:
+            continue
+        diffs = values
+        for _ in range(k):
+            diffs = [b - a for a, b in zip(diffs, diffs[1:], strict=False)]
+        total += sum(d * d for d in diffs) / math.comb(2 * k, k)
+        count += len(diffs)
+    return math.sqrt(total / count) * t975(count) / Z975 if count else None
+
+
 def curve_noise(values) -> float | None:
-    """Noise sd of one evaluation of a curve from its neighbours: the root mean square of its k-th differences over
-    sqrt(binomial(2k, k)), which is exact for white noise around any polynomial of degree < k: k = 3 (blind to a
-    plateau, a falling loss and its curvature) from 4 points, k = 2 with 3. An sd read from m differences is itself
-    uncertain, so it is scaled by t_{0.975, m} / z_{0.975}: a normal interval with it is as wide as a t interval
-    (about 2.2x with 5 points). None with fewer than 3 finite points."""
-    values = [v for v in values if math.isfinite(v)]
-    if len(values) < 3:
-        return None
-    k = 3 if len(values) >= 4 else 2
-    diffs = values
-    for _ in range(k):
-        diffs = [b - a for a, b in zip(diffs, diffs[1:], strict=False)]
-    sd = math.sqrt(sum(d * d for d in diffs) / (math.comb(2 * k, k) * len(diffs)))
-    return sd * t975(len(diffs)) / Z975
+    """``pooled_noise`` of one curve; None with fewer than 3 finite points."""
+    return pooled_noise([values]) if sum(math.isfinite(v) for v in values) >= 3 else None
 
 
 def probe_noise(stderr: float, probes: int | None) -> float:
@@ -125,18 +137,11 @@ def t_interval(xs) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-def _quantile(sorted_xs, q: float) -> float:
-    pos = q * (len(sorted_xs) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_xs) - 1)
-    return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
-
-
-def _simulate(f, means: dict, sds: dict) -> tuple[float, float]:
-    """2.5% and 97.5% quantiles of f over DRAWS normal draws of the means (seeded, so reruns agree)."""
+def _simulated_sd(f, means: dict, sds: dict) -> float:
+    """The sd of f over DRAWS normal draws of the means (seeded, so reruns agree)."""
     rng = random.Random(0)
-    draws = sorted(f({k: rng.gauss(m, sds[k]) for k, m in means.items()}) for _ in range(DRAWS))
-    return _quantile(draws, 0.025), _quantile(draws, 0.975)
+    draws = [f({k: rng.gauss(m, sds[k]) for k, m in means.items()}) for _ in range(DRAWS)]
+    return _sd(draws)
 
 
 def estimate(samples: dict, f, threshold: float, kind: str = ">=", null: float = 0.0, unit: str = "", scale=1.0):
@@ -161,8 +166,8 @@ def estimate(samples: dict, f, threshold: float, kind: str = ">=", null: float =
     value = scale * f(means)
     if len(sds) < len(means) or not math.isfinite(value) or not all(map(math.isfinite, means.values())):
         return Effect(value, math.nan, math.nan, threshold, null, kind, unit, used, NONE)
-    low, high = _simulate(f, means, sds)
-    return Effect(value, scale * low, scale * high, threshold, null, kind, unit, used, NOISE)
+    half = Z975 * scale * _simulated_sd(f, means, sds)
+    return Effect(value, value - half, value + half, threshold, null, kind, unit, used, NOISE)
 
 
 def point(value: float, threshold: float, kind: str = ">=", null: float = 0.0, unit: str = "", seeds=()) -> Effect:
@@ -197,7 +202,7 @@ def status(e: Effect) -> str:
 def describe(e: Effect) -> str:
     """'+3.1 pp [1.2, 5.0] (t over 2 seeds) vs >= 2 pp'."""
     unit = f" {e.unit}" if e.unit else ""
-    text = f"{e.value:+.3g}{unit}"
+    text = f"{e.value:+.3g}{unit}" if math.isfinite(e.value) else "no finite effect"
     if math.isfinite(e.low):
         basis = f"t over {e.n_seeds} seeds" if e.interval == T_SEEDS else e.interval
         text += f" [{e.low:.3g}, {e.high:.3g}] ({basis})"
