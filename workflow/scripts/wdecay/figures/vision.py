@@ -1,6 +1,8 @@
 """Figures drawn with seaborn from parquet tables only. Each plot function returns the figure and the exact frame
 it drew (one row per seed and epoch), which is saved beside the figure."""
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")  # headless, deterministic output
@@ -131,14 +133,15 @@ def panel_rows(panel: dict, frames: dict):
 
 
 def set_log_y(ax, values) -> None:
-    """A log y axis; symlog (linear within the smallest non-zero |y|) when some value is <= 0, so that a negative
-    estimate (a Hutchinson trace can be one) stays visible, with a line at 0, instead of being dropped."""
+    """A log y axis; symlog (linear below the decade of the smallest non-zero |y|) when some value is <= 0, so that
+    a negative estimate (a Hutchinson trace can be one) stays visible, with a line at 0, instead of being dropped."""
     y = pd.Series(values, dtype=float).dropna()
     if (y > 0).all():
         ax.set_yscale("log")
         return
     nonzero = y.abs()[y.abs() > 0]
-    ax.set_yscale("symlog", linthresh=float(nonzero.min()) if len(nonzero) else 1.0)
+    linthresh = 10 ** math.floor(math.log10(float(nonzero.min()))) if len(nonzero) else 1.0  # ticks on decades
+    ax.set_yscale("symlog", linthresh=linthresh)
     ax.axhline(0, color="grey", linewidth=0.6)
 
 
