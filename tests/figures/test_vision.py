@@ -133,3 +133,16 @@ def test_decay_epoch_of_a_rate_that_drops_within_the_first_epoch_is_none():
     assert curves.decay_epoch(rows) is None
     assert curves.decay_epoch(rows.assign(lr_now=0.1)) is None
     assert curves.decay_epoch(pd.DataFrame({"epoch": [0, 1, 2], "lr": [0.1] * 3, "lr_now": [0.1, 0.1, 0.001]})) == 1
+
+
+def test_panels_legends_hold_no_column_names_and_epoch_ticks_are_whole():
+    frame = v1_frame()
+    frame = frame[frame.model == "vgg16"].assign(weight_norm=1.0 + frame.epoch)
+    panel = {"title": "norm", "table": "train", "weights": ["iterate", "ema0.999"], "y": "weight_norm",
+             "ylabel": "norm"}  # fmt: skip
+    fig, _ = render({"plot": "panels", "family": "V1", "panels": [panel]}, {"train": frame, "finetune": None})
+    (ax,) = fig.get_axes()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "iterate" in labels and "ema0.999" in labels  # the line styles are explained...
+    assert not {"lr_label", "weights"} & set(labels)  # ...without seaborn's section headers
+    assert all(float(t).is_integer() for t in ax.get_xticks())

@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless, deterministic output
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 import pandas as pd  # noqa: E402
@@ -145,6 +146,20 @@ def set_log_y(ax, values) -> None:
     ax.axhline(0, color="grey", linewidth=0.6)
 
 
+# Section headers seaborn puts among the legend entries when a plot has both hue and style (column names).
+LEGEND_HEADERS = {"lr_label", "weights", "hue", "config"}
+
+
+def tidy_legend(ax) -> None:
+    """A legend without a title and without seaborn's hue/style section headers (raw column names)."""
+    handles, labels = ax.get_legend_handles_labels()
+    kept = [(h, label) for h, label in zip(handles, labels, strict=True) if label not in LEGEND_HEADERS]
+    if kept:
+        ax.legend(*zip(*kept, strict=True), title=None, fontsize=7)
+    else:
+        ax.get_legend().remove()
+
+
 def _axes(count: int, columns: int | None, size=(3.6, 3.2)):
     columns = min(columns or count, count)
     rows = -(-count // columns)
@@ -203,8 +218,10 @@ def panels(spec: dict, frames: dict):
         ax.set_title(panel["title"], fontsize=9)
         ax.set_xlabel(panel.get("xlabel", "learning rate" if panel.get("x") == "lr" else "epoch"))
         ax.set_ylabel(panel["ylabel"])
+        if panel.get("x", "epoch") == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         if ax.get_legend() is not None:
-            ax.legend(title=None, fontsize=7)
+            tidy_legend(ax)
     fig.tight_layout()
     data = pd.concat(drawn, ignore_index=True)
     columns = [f.name for f in RUN_FIELDS] + ["panel", "weights", "x", "y"]
@@ -284,7 +301,7 @@ def runs(spec: dict, frames: dict):
             if panel.get("logy"):
                 set_log_y(ax, df.y)
             if ax.get_legend() is not None:
-                ax.legend(title=None, fontsize=7)
+                tidy_legend(ax)
         ax.set_title(panel["title"], fontsize=9)
     fig.tight_layout()
     data = pd.concat(drawn, ignore_index=True)
