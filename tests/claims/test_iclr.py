@@ -3,6 +3,7 @@ import itertools
 import pandas as pd
 import pytest
 from wdecay import claims
+from wdecay.io import tables
 
 FAILED = (claims.CONTRADICTED, claims.INCONCLUSIVE)  # the two ways a check with data can fail
 
@@ -123,3 +124,17 @@ def test_claims_module_needs_no_pandas_import():
     llm = {f"L{i}" for i in (1, 2, 4, 5, 6, 7, 8, 9, 10)}
     assert claims.families() == {"V1", "V2", "V4", "N1", "N2", "N3", "N4"} | llm
     assert "pandas" not in claims.__dict__
+
+
+def test_claim_rows_are_a_typed_table_to_filter(tmp_path):
+    rows = v1_claims({"V1": v1_table(**PAPER_LIKE)}, "tiny")
+    path = tmp_path / "claims.parquet"
+    tables.write(tables.to_table(rows, tables.CLAIMS), tables.CLAIMS, path)
+    frame = pd.read_parquet(path)
+    assert frame.effect.dtype == "float64" and frame.n_seeds.dtype == "int64"
+    assert (frame.status == claims.REPRODUCED).all() and all(list(s) == [0, 1] for s in frame.seeds)
+    above = frame[(frame.kind == ">=") & (frame.low > frame["null"])]  # intervals above no effect
+    assert len(above) == 4 and "every configuration fits the training set" not in set(above.check)  # a bound
+    assert set(frame.protocol) == {"as_run"} and set(frame.claim_status) == {claims.REPRODUCED}
+    c01 = frame[frame.check == "WD helps at large LR"].iloc[0]
+    assert (c01.effect, c01.threshold, c01.unit, c01.kind) == (pytest.approx(3.5), 2.0, "pp", ">=")

@@ -9,6 +9,14 @@ mean of its last FINAL_EVALS evaluations (evaluation noise is 0.005-0.01 nats), 
 its runs' (seeds'); a non-finite value stays non-finite. Divergence is claim C24's definition, evaluated on the
 train_loss curve by ``divergence.diverged``.
 
+Effects (``stats``), in nats unless said: differences of final losses (paired by seed where runs share seeds,
+else from each run's evaluation noise: the third differences of its last evaluations); orderings over wd or lr as
+the smallest step between neighbours (> 0 iff strictly monotone); C18's best gain against the band 0.01-0.04; the
+largest |val - train| or |L_mimic - L| over evaluations; a norm's deepest dip below its running maximum (%);
+divergence as a margin past C24's definition, min(highest rise above the running minimum - 1.0, last loss -
+minimum - 0.5), which is >= 0 iff the run diverged (a non-finite loss counts as NONFINITE_MARGIN); C30 as the
+largest, over the slower cosines, of the smaller of its two margins.
+
 L9's mimic runs (schedule "mimic") train at wd 0 with the learning-rate schedule of an L1 run; which wd that run had
 is their ``mimic`` column (mimic runs without it are left out). No pandas import here, so that the Snakemake process
 can import the claim registry.
