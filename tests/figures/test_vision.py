@@ -146,3 +146,13 @@ def test_panels_legends_hold_no_column_names_and_epoch_ticks_are_whole():
     assert "iterate" in labels and "ema0.999" in labels  # the line styles are explained...
     assert not {"lr_label", "weights"} & set(labels)  # ...without seaborn's section headers
     assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def test_a_bar_panel_is_labelled_by_its_x_column_and_keeps_a_long_title():
+    rows = trace_frame({5e-3: [0.7, 0.9, 0.1]})
+    rows = rows.assign(measure="hessian_noise", weights="iterate", epoch=1, quantity=["cos_H", "cos_G", "cos_E"])
+    panel = {"title": "cosine between A v and the noise covariance times v", "table": "measure",
+             "measure": "hessian_noise", "x": "quantity", "kind": "bars", "y": "value", "ylabel": "cos"}  # fmt: skip
+    fig, _ = render({"plot": "panels", "family": "V2", "panels": [panel]}, {"measure": rows, "finetune": None})
+    (ax,) = fig.get_axes()
+    assert ax.get_xlabel() == "quantity" and "\n" in ax.get_title()

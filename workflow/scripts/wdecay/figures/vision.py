@@ -2,6 +2,7 @@
 it drew (one row per seed and epoch), which is saved beside the figure."""
 
 import math
+import textwrap
 
 import matplotlib
 
@@ -215,10 +216,11 @@ def panels(spec: dict, frames: dict):
             ax.set_xscale("log")
         if panel.get("logy"):
             set_log_y(ax, df.y)
-        ax.set_title(panel["title"], fontsize=9)
-        ax.set_xlabel(panel.get("xlabel", "learning rate" if panel.get("x") == "lr" else "epoch"))
+        ax.set_title("\n".join(textwrap.wrap(panel["title"], 48)), fontsize=9)  # a long title stays on the panel
+        x = panel.get("x", "epoch")
+        ax.set_xlabel(panel.get("xlabel", {"lr": "learning rate", "epoch": "epoch"}.get(x, x)))
         ax.set_ylabel(panel["ylabel"])
-        if panel.get("x", "epoch") == "epoch":
+        if x == "epoch":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         if ax.get_legend() is not None:
             tidy_legend(ax)
