@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 from wdecay import claims
 from wdecay.claims import llm
-from wdecay.claims.verdict import NOT_ENOUGH, NOT_REPRODUCED, REPRODUCED
+from wdecay.claims.verdict import CONTRADICTED, INCONCLUSIVE, NOT_ENOUGH, REPRODUCED
 from wdecay.io import tables
 from wdecay.training import divergence
+
+FAILED = (CONTRADICTED, INCONCLUSIVE)  # the two ways a check with data can fail
 
 MAX_ITERS, EVERY, WARMUP, FT_ITERS = 1000, 50, 40, 100
 STEPS = list(range(0, MAX_ITERS + 1, EVERY))
@@ -49,7 +51,7 @@ def run(
     context=256,
     mimic=None,
 ):
-    """The evaluation rows of one run. Train loss: ``final`` (+ ``early`` before 0.85 x max_iters) plus a decaying
+    """The evaluation rows of one run. Train loss: ``final`` (+ ``early`` before 0.75 x max_iters) plus a decaying
     transient, jumping to DIVERGED_LOSS from ``diverge_at`` x max_iters; val = train + 0.005 (+ 0.05 in the first
     tenth); the EMA ``ema_gain`` below; ||w|| grows from 50 without WD and sits at ``norm`` with it. ``mimic``: the
     wd a mimic schedule mimics (tagged mid-run_id, as the real ones are)."""
@@ -79,7 +81,7 @@ def run(
     losses = []
     for step in STEPS:
         x = step / MAX_ITERS
-        loss = (final + early if x < 0.85 else final) + 5 * max(0.0, 0.85 - x) ** 2
+        loss = (final + early if x < 0.75 else final) + 5 * max(0.0, 0.75 - x) ** 2  # settled over the last 6 evals
         losses.append(DIVERGED_LOSS if diverge_at is not None and x >= diverge_at else loss)
     spikes = divergence.spikes(STEPS, losses, MAX_ITERS)
     gone = divergence.diverged(STEPS, losses, MAX_ITERS)
@@ -119,13 +121,14 @@ def frame(rows):
 
 
 def finetune(train, gains: dict):
-    """Fine-tuning rows of every run of a training frame from CHECKPOINTS: the checkpoint (step 0) and its loss after
-    FT_ITERS iterations, ``gains[wd]`` lower."""
+    """Fine-tuning rows of every run of a training frame from CHECKPOINTS: the checkpoint (step 0) and four more
+    evaluations, falling linearly to ``gains[wd]`` below it after FT_ITERS iterations."""
     rows = []
     for _, r in train[train.step.isin(CHECKPOINTS)].iterrows():
         fields = {f.name: r[f.name] for f in tables.LLM_RUN_FIELDS}
         ft = {"from_step": int(r.step), "ft_lr": 1e-5, "ft_wd": 0.0, "ft_iters": FT_ITERS}
-        for step, loss in ((0, r.train_loss), (FT_ITERS, r.train_loss - gains[r.wd])):
+        for step in range(0, FT_ITERS + 1, FT_ITERS // 4):
+            loss = r.train_loss - gains[r.wd] * step / FT_ITERS
             rows.append(fields | ft | {"step": step, "train_loss": loss, "val_loss": loss + 0.005})
     out = pd.DataFrame(rows)
     assert sorted(out.columns) == sorted(tables.LLM_FINETUNE.names)
@@ -286,7 +289,7 @@ def test_paper_like_tables_reproduce_c17_to_c30():
     (r,) = find(rows, "C19", "fine-tuned from the last checkpoint the loss falls with wd")
     assert r["measured"] == "fine-tuned from step 1000 (mean over seeds): wd 0: 3.2700, wd 0.1: 3.2350, wd 0.3: 3.2100"
     (r,) = find(rows, "C19", "a higher loss can be a better starting point")
-    assert "(4 checkpoints with L(wd 0.3) > L(0) before fine-tuning)" in r["measured"]
+    assert "(3 checkpoints with L(wd 0.3) > L(0) before fine-tuning)" in r["measured"]
     (r,) = find(rows, "C21", "without WD the norm does not decrease after warmup", "L1")
     assert r["measured"] == "wd 0, steps 50-1000: deepest dip 0.00%"
     (r,) = find(rows, "C22", "the fp32 mimic run tracks the run it mimics", "L9 fp32 mimic of wd 0.3")
@@ -326,12 +329,12 @@ def _set(frame_, mask, column, value):
     return frame_
 
 
-LAST = 900  # the last FINAL_EVALS evaluations: steps 900, 950, 1000
+LAST = 750  # the settled end of the curves (the last 6 evaluations, 3 of them the final value)
 
 # claim, checks that fail, table, rows to change, column, new value, text that must appear in 'measured'
 FLIPS = [
     ("C17", {"validation loss tracks train loss"}, "L1", lambda f: (f.wd == 0.3) & (f.step == 500), "val_loss", 5.0,
-     "wd 0.3: 1.0575 at step 500"),
+     "wd 0.3: 1.3575 at step 500"),
     ("C17", {"validation loss tracks train loss"}, "L10", lambda f: (f.wd == 0) & (f.step == 150), "val_loss", 1.0,
      "at step 150"),
     ("C18", {"WD lowers the final loss"}, "L1", lambda f: (f.wd == 0.1) & (f.step >= LAST), "train_loss", 3.305,
@@ -356,7 +359,7 @@ FLIPS = [
      "weight_norm", 50.0, "deepest dip 47.37%"),
     ("C22", {"the fp32 mimic run tracks the run it mimics"}, "L9",
      lambda f: (f.precision == "fp32") & (f.mimic == 0.3) & (f.step == 500), "train_loss", 4.0,
-     "0.0575 at step 500"),
+     "0.3575 at step 500"),
     ("C22", {"the fp32 mimic run ends at the loss of the run it mimics"}, "L9",
      lambda f: (f.precision == "fp32") & (f.mimic == 0.3) & (f.step >= LAST), "train_loss", 3.295,
      "mimic 3.2950"),
@@ -395,8 +398,9 @@ FLIPS = [
      "wd 1e-05: 3.6100"),
     ("C29", {"the EMA ends below the iterate"}, "L1", lambda f: (f.wd == 0.3) & (f.step >= LAST), "ema_train_loss",
      3.285, "3/4 runs"),
-    ("C29", {"the EMA's spread across wd is smaller"}, "L1", lambda f: (f.wd == 0) & f.step.isin((900, 950)),
-     "ema_train_loss", 3.22, "EMA 0.0373"),
+    # a dip of the EMA at the end also makes its value at the last checkpoint noisier (fine-tuning vs EMA)
+    ("C29", {"the EMA's spread across wd is smaller", "fine-tuning beats the EMA"}, "L1",
+     lambda f: (f.wd == 0) & f.step.isin((900, 950)), "ema_train_loss", 3.22, "EMA 0.0373"),
     ("C29", {"fine-tuning beats the EMA"}, "L1:finetune",
      lambda f: (f.wd == 0.1) & (f.from_step == 600) & (f.step == FT_ITERS), "train_loss", 3.8,
      "at wd 0.1 step 600"),
@@ -415,7 +419,7 @@ def test_a_changed_number_fails_its_check(claim, checks, key, mask, column, valu
     assert mask(t[key]).any()
     t[key] = _set(t[key], mask, column, value)
     rows = llm_rows(t, claim)
-    failed = [r for r in rows if r["status"] == NOT_REPRODUCED]
+    failed = [r for r in rows if r["status"] in FAILED]
     assert {r["check"] for r in failed} == checks, [(r["check"], r["measured"]) for r in failed]
     assert any(number in r["measured"] for r in failed), [r["measured"] for r in failed]
     assert all(r["status"] == REPRODUCED for r in rows if r not in failed)
@@ -456,8 +460,6 @@ GAPS = [
      ["coupled l2 beats no regularisation", "coupled l2 is close to the best AdamW wd"],
      "no L5 run with l2 > 0 at wd 0"),
     ("C28", "L6", lambda f: f.wd == 0, ["WD helps SGD with momentum"], "no L6 sgdm run at wd 0"),
-    ("C29", "L1", lambda f: f.step.isin(CHECKPOINTS), ["fine-tuning beats the EMA"],
-     "no EMA evaluation at a fine-tuned checkpoint"),
     ("C30", "L7", lambda f: f.lr_decay_iters > f.max_iters, ["a slower cosine without WD matches WD"],
      "no L7 run at wd 0 with lr_decay_iters > max_iters"),
 ]  # fmt: skip
@@ -472,7 +474,17 @@ def test_missing_configurations_are_not_enough_data(claim, key, mask, checks, re
     short = [r for r in rows if r["status"] == NOT_ENOUGH]
     assert sorted({r["check"] for r in short}) == sorted(checks)
     assert all(reason in r["measured"] for r in short), [r["measured"] for r in short]
-    assert not any(r["status"] == NOT_REPRODUCED for r in rows)
+    assert not any(r["status"] in FAILED for r in rows)
+
+
+def test_fine_tuning_from_unevaluated_steps_is_not_enough_data():
+    t = paper_like()
+    t["L1:finetune"] = t["L1:finetune"].assign(from_step=t["L1:finetune"].from_step + EVERY // 2)
+    rows = llm_rows(t, "C29")
+    short = [r for r in rows if r["status"] == NOT_ENOUGH]
+    assert [(r["check"], r["scope"]) for r in short] == [("fine-tuning beats the EMA", "L1")]
+    assert "no EMA evaluation at a fine-tuned checkpoint" in short[0]["measured"]
+    assert all(r["status"] == REPRODUCED for r in rows if r not in short)
 
 
 def test_builders_fill_the_mimic_column_only_for_mimic_runs():
@@ -517,7 +529,7 @@ def test_a_missing_family_leaves_only_its_variants_without_data():
 def test_a_non_finite_loss_diverges_and_never_counts_as_low():
     t = paper_like()
     t["L8"] = _set(t["L8"], lambda f: (f.lr == 3e-4) & (f.wd == 0.3) & (f.step == MAX_ITERS), "train_loss", math.nan)
-    failed = {r["check"]: r["measured"] for r in llm_rows(t, "C25") if r["status"] == NOT_REPRODUCED}
+    failed = {r["check"]: r["measured"] for r in llm_rows(t, "C25") if r["status"] in FAILED}
     assert set(failed) == {
         "bf16 below the largest lr does not diverge",
         "bf16 below the largest lr ends above its best WD run",

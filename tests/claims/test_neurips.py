@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 from wdecay import claims
 from wdecay.claims import neurips
-from wdecay.claims.verdict import NOT_ENOUGH, NOT_REPRODUCED, REPRODUCED
+from wdecay.claims.verdict import CONTRADICTED, INCONCLUSIVE, NOT_ENOUGH, REPRODUCED
+
+FAILED = (CONTRADICTED, INCONCLUSIVE)  # the two ways a check with data can fail
 
 RUN = {"preset": "test", "momentum": 0.0, "precision": "fp32", "width": 1.0, "code_version": "test"}
 METRICS = {"test_err": 0.5, "train_err": 0.1, "train_ce": 0.5, "test_ce": 1.0, "weight_norm": 10.0}
@@ -61,7 +63,7 @@ def n2():
                     lr_now = lr if epoch <= N2_DECAY else 1e-4
                     large_phase = lr == 0.08 and epoch <= N2_DECAY
                     metrics = {
-                        "test_err": N2_FINAL[(lr, wd)] if epoch == N2_EPOCHS else 0.5,
+                        "test_err": N2_FINAL[(lr, wd)] if epoch > N2_DECAY else 0.5,  # settled after the decay
                         "train_ce": (0.5 if wd else 0.01) if large_phase else 0.001,
                         "weight_norm": 50.0 if epoch == 0 else 30.0 if wd else 50.0 + 5 * epoch,
                     }
@@ -94,11 +96,12 @@ def n3():
     train, measure = [], []
     for i, (lr, wd) in enumerate([(lr, wd) for lr in N3_LRS for wd in N3_WDS] + [(0.1, 0.0)]):
         v, run = n3_values(lr, wd), cell("N3", lr, wd, dataset="tiny_imagenet")
-        train += [
-            epoch_row(run, N3_EPOCHS, test_err=v["err"] + 0.05, train_ce=v["ce"]),
-            epoch_row(run, N3_EPOCHS, "ema0.999", test_err=v["err"]),
-            epoch_row(run, N3_EPOCHS, "ema0.99", test_err=0.9 - v["err"]),
-        ]
+        for epoch in range(N3_EPOCHS - 4, N3_EPOCHS + 1):  # the last 5 evaluations, settled
+            train += [
+                epoch_row(run, epoch, test_err=v["err"] + 0.05, train_ce=v["ce"]),
+                epoch_row(run, epoch, "ema0.999", test_err=v["err"]),
+                epoch_row(run, epoch, "ema0.99", test_err=0.9 - v["err"]),
+            ]
         measure += [
             measure_row(run, N3_EPOCHS, "ema0.999", "jacobian_norm", "norm", v["jac"]),
             measure_row(run, 100, "ema0.999", "jacobian_norm", "norm", 1 / v["jac"]),  # not the latest
@@ -106,19 +109,24 @@ def n3():
             measure_row(run, N3_EPOCHS, "ema0.99", "jacobian_norm", "norm", 1 / v["jac"]),
             measure_row(run, N3_EPOCHS, "iterate", "noise_scale", "sigma_sq", v["sigma"]),
         ]
-        for quantity, value in (
-            ("ensemble_err", v["err"] - 0.003),
-            ("ema_err", v["err"]),
-            ("snapshot_err", v["err"] + 0.03),
-            ("tvd", 0.04 + 0.001 * i),
-        ):
-            measure.append(measure_row(run, N3_EPOCHS, "ema0.999", "ensemble", quantity, value))
+        # the ensemble measurement of two seeds (the second 0.1 pp / 0.002 higher): exact numbers, whose noise
+        # only the seeds tell
+        for seed in (0, 1):
+            twin = run | {"seed": seed, "run_id": run["run_id"].replace("_s0", f"_s{seed}")}
+            for quantity, value in (
+                ("ensemble_err", v["err"] - 0.003 + 0.001 * seed),
+                ("ema_err", v["err"] + 0.001 * seed),
+                ("snapshot_err", v["err"] + 0.03),
+                ("tvd", 0.04 + 0.001 * i + 0.002 * seed),
+            ):
+                measure.append(measure_row(twin, N3_EPOCHS, "ema0.999", "ensemble", quantity, value))
         measure.append(measure_row(run, N3_EPOCHS, "ema0.99", "ensemble", "tvd", 0.5))
     return pd.DataFrame(train), pd.DataFrame(measure)
 
 
-# ---- N4: LR sweep at lambda 0.0125 (two seeds, +-0.1 pp), fine-tuned from epochs 4 and 8 (3 epochs), plus a
-# fine-tuned run without WD; the slow EMA at epoch 8 is within 0.5 pp of fine-tuning, its Jacobian falls with LR.
+# ---- N4: LR sweep at lambda 0.0125, fine-tuned from epochs 4 and 8 (3 epochs), plus a fine-tuned run without WD,
+# two seeds each (+-0.1 pp); the slow EMA (settled from epoch 4) is within 0.5 pp of fine-tuning at epoch 8, and
+# its Jacobian falls with LR.
 N4_EMA = {(0.001, 0.0125): 0.20, (0.02, 0.0125): 0.12, (0.04, 0.0125): 0.11, (0.08, 0.0125): 0.10, (0.08, 0.0): 0.15}
 N4_FT = {(0.001, 0.0125): 0.198, (0.02, 0.0125): 0.123, (0.08, 0.0125): 0.104, (0.08, 0.0): 0.16}
 N4_JAC = {0.001: 30.0, 0.02: 20.0, 0.04: 15.0, 0.08: 10.0}
@@ -127,11 +135,11 @@ N4_JAC = {0.001: 30.0, 0.02: 20.0, 0.04: 15.0, 0.08: 10.0}
 def n4():
     train, finetune, measure = [], [], []
     for (lr, wd), ema_err in N4_EMA.items():
-        for seed in (0, 1) if wd else (0,):
+        for seed in (0, 1):
             run, offset = cell("N4", lr, wd, seed), 0.001 * (2 * seed - 1)
             for epoch in range(11):
                 train.append(epoch_row(run, epoch, test_err=0.3))
-                train.append(epoch_row(run, epoch, "ema0.999", test_err=ema_err + offset if epoch == 8 else 0.25))
+                train.append(epoch_row(run, epoch, "ema0.999", test_err=ema_err + offset if epoch >= 4 else 0.25))
                 train.append(epoch_row(run, epoch, "ema0.95", test_err=0.5))
             for start, ft_err in ((4, 0.3), (8, N4_FT.get((lr, wd)))) if (lr, wd) in N4_FT else ():
                 ft = {"from_epoch": start, "ft_lr": 1e-3, "ft_wd": 0.0, "ft_epochs": 3}
@@ -195,7 +203,7 @@ def test_paper_like_tables_reproduce_c11_to_c16():
     (c12,) = find(rows, "C12", "loss stabilisation before the decay", "N2 preact_resnet18/cifar10")
     assert "epochs 4-5" in c12["measured"] and "ratio 50" in c12["measured"]
     (c12,) = find(rows, "C12", "norm grows monotonically without WD", "N2 preact_resnet18/cifar10")
-    assert "large LR: 55 at epoch 1 -> 100 at epoch 10" in c12["measured"]
+    assert "large LR: 55 at epoch 1 -> 100 at the end" in c12["measured"]
     (c12,) = find(rows, "C12", "EMA before the decay is close to the final error", "N2 preact_resnet18/cifar10")
     assert "ema0.999 at epoch 5: 11.00%; final iterate: 10.50%" in c12["measured"]
     (c13,) = find(rows, "C13", "EMA Jacobian norm falls with eta*lambda")
@@ -214,7 +222,7 @@ def test_paper_like_tables_reproduce_c11_to_c16():
     (c15,) = find(rows, "C15", "EMA errs like the snapshot ensemble")
     assert c15["measured"].startswith("26 cells (ema0.999); largest |EMA - ensemble| 0.30%")
     (c15,) = find(rows, "C15", "ensemble and EMA outputs are close")
-    assert "largest TVD 0.065" in c15["measured"]
+    assert "largest TVD 0.066" in c15["measured"]
     (c16,) = find(rows, "C16", "EMA matches fine-tuning", "N4 lr 0.08 wd 0.0125")
     assert c16["measured"] == "at epoch 8 (mean over 2 runs): ema0.999 10.00%, fine-tuned from it 10.40%"
     (c16,) = find(rows, "C16", "EMA Jacobian norm falls with LR", "N4 wd 0.0125")
@@ -263,7 +271,7 @@ FLIPS = [
         lambda f: (f.lr == 0.001) & (f.wd > 0) & (f.epoch == 7),
         "weight_norm",
         120.0,
-        "small LR + WD: max 2.4 x its value at epoch 0",
+        "small LR + WD: max 2.4 x its first value",
     ),
     (
         "C12",
@@ -336,7 +344,7 @@ def test_a_changed_number_fails_its_check(claim, check, key, mask, column, value
     tables = paper_like()
     tables[key] = _set(tables[key], mask, column, value)
     rows = neurips_rows(tables, reading=key)
-    failed = [r for r in rows if r["status"] == NOT_REPRODUCED]
+    failed = [r for r in rows if r["status"] in FAILED]
     assert {r["claim"] for r in failed} == {claim}
     assert check in {r["check"] for r in failed}
     assert any(number in r["measured"] for r in failed if r["check"] == check), [r["measured"] for r in failed]
@@ -410,4 +418,4 @@ def test_missing_data_is_not_enough(claim, key, mask, checks, reason):
     assert {r["claim"] for r in short} == {claim}
     assert sorted({r["check"] for r in short}) == sorted(checks)
     assert all(reason in r["measured"] for r in short), [r["measured"] for r in short]
-    assert not any(r["status"] == NOT_REPRODUCED for r in rows)
+    assert not any(r["status"] in FAILED for r in rows)

@@ -74,3 +74,85 @@ def test_other_grids_get_plain_labels_and_missing_weights_fail_clearly():
     assert "lr=0.02, wd=0.5" in set(data.config)
     with pytest.raises(ValueError, match="ema0.9"):
         render(SPEC | {"weights": "ema0.9"}, {"train": frame})
+
+
+def trace_frame(values: dict):
+    """A measure table of fine-tuned Hessian traces: {lr: [estimate at checkpoint 0, 3, 6]}."""
+    rows = []
+    for lr, series in values.items():
+        for epoch, value in zip((0, 3, 6), series, strict=True):
+            row = {f.name: None for f in tables.MEASURE}
+            row |= {
+                "preset": "t",
+                "family": "V2",
+                "run_id": f"v2_{lr}",
+                "model": "preact_resnet18",
+                "dataset": "digits10",
+                "seed": 0,
+                "lr": lr,
+                "wd": 0.0,
+                "momentum": 0.0,
+                "precision": "fp32",
+                "width": 1.0,
+                "code_version": "v",
+                "epoch": epoch,
+                "weights": "finetuned",
+                "measure": "hessian_trace",
+                "quantity": "trace",
+                "value": value,
+                "stderr": 1.0,
+                "samples": 10,
+            }
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+TRACE_PANEL = {"title": "(c) fine-tuned iterates", "table": "measure", "measure": "hessian_trace",
+               "weights": ["finetuned"], "y": "value", "ylabel": "Tr(Hessian)", "logy": True}  # fmt: skip
+
+
+def test_a_log_panel_keeps_a_negative_estimate_on_a_symlog_axis():
+    frames = {"measure": trace_frame({1e-3: [2e4, -86.0, 5e3], 3e-3: [1e4, 4e3, 2e3]}), "finetune": None}
+    fig, data = render({"plot": "panels", "family": "V2", "panels": [TRACE_PANEL]}, frames)
+    (ax,) = fig.get_axes()
+    assert ax.get_yscale() == "symlog"
+    low, high = ax.get_ylim()
+    assert low < -86.0 and high > 2e4  # the negative estimate is inside the axis, not dropped
+    assert (data.y < 0).sum() == 1
+
+
+def test_a_log_panel_of_positive_values_stays_logarithmic():
+    frames = {"measure": trace_frame({1e-3: [2e4, 86.0, 5e3]}), "finetune": None}
+    fig, _ = render({"plot": "panels", "family": "V2", "panels": [TRACE_PANEL]}, frames)
+    assert fig.get_axes()[0].get_yscale() == "log"
+
+
+def test_decay_epoch_of_a_rate_that_drops_within_the_first_epoch_is_none():
+    # N1's largest training set: one pass, the rate decayed mid-epoch, so no evaluated epoch ran at the large rate
+    rows = pd.DataFrame({"epoch": [0, 1], "lr": [0.1, 0.1], "lr_now": [0.1, 0.001]})
+    assert curves.decay_epoch(rows) is None
+    assert curves.decay_epoch(rows.assign(lr_now=0.1)) is None
+    assert curves.decay_epoch(pd.DataFrame({"epoch": [0, 1, 2], "lr": [0.1] * 3, "lr_now": [0.1, 0.1, 0.001]})) == 1
+
+
+def test_panels_legends_hold_no_column_names_and_epoch_ticks_are_whole():
+    frame = v1_frame()
+    frame = frame[frame.model == "vgg16"].assign(weight_norm=1.0 + frame.epoch)
+    panel = {"title": "norm", "table": "train", "weights": ["iterate", "ema0.999"], "y": "weight_norm",
+             "ylabel": "norm"}  # fmt: skip
+    fig, _ = render({"plot": "panels", "family": "V1", "panels": [panel]}, {"train": frame, "finetune": None})
+    (ax,) = fig.get_axes()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "iterate" in labels and "ema0.999" in labels  # the line styles are explained...
+    assert not {"lr_label", "weights"} & set(labels)  # ...without seaborn's section headers
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def test_a_bar_panel_is_labelled_by_its_x_column_and_keeps_a_long_title():
+    rows = trace_frame({5e-3: [0.7, 0.9, 0.1]})
+    rows = rows.assign(measure="hessian_noise", weights="iterate", epoch=1, quantity=["cos_H", "cos_G", "cos_E"])
+    panel = {"title": "cosine between A v and the noise covariance times v", "table": "measure",
+             "measure": "hessian_noise", "x": "quantity", "kind": "bars", "y": "value", "ylabel": "cos"}  # fmt: skip
+    fig, _ = render({"plot": "panels", "family": "V2", "panels": [panel]}, {"measure": rows, "finetune": None})
+    (ax,) = fig.get_axes()
+    assert ax.get_xlabel() == "quantity" and "\n" in ax.get_title()

@@ -72,7 +72,10 @@ rule claims:
         claim_tables(),
     output:
         table=f"{VIEW}/claims.parquet",
-        text=report(f"{VIEW}/claims.md", category="Claims"),
+        text=f"{VIEW}/claims.md",
+        html=report(
+            f"{VIEW}/claims.html", caption="../report/claims.rst", category="Claims"
+        ),
     log:
         f"{VIEW}/logs/claims.log",
     retries: resource("report", "retries")
@@ -84,5 +87,6 @@ rule claims:
         **job_resources("report"),
     params:
         preset=PLAN.preset,
+        protocol=PLAN.protocol,
     script:
         "../scripts/evaluate_claims.py"

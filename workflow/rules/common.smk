@@ -320,7 +320,11 @@ def all_targets():
         figure=PLAN.figures,
         ext=["pdf", "png", "data.parquet"],
     )
-    return figures + [f"{VIEW}/claims.parquet", f"{VIEW}/claims.md"]
+    return figures + [
+        f"{VIEW}/claims.parquet",
+        f"{VIEW}/claims.md",
+        f"{VIEW}/claims.html",
+    ]
 
 
 def preflight_settings(wildcards):

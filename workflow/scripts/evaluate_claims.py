@@ -25,7 +25,8 @@ frames = {}
 for path in map(Path, snakemake.input):
     suffix, schema = KINDS[path.parent.name]
     frames[path.stem + suffix] = tables.read(path, schema).to_pandas()
-rows = claims.evaluate(frames, snakemake.params.preset)
+rows = claims.evaluate(frames, snakemake.params.preset, snakemake.params.protocol)
 tables.write(tables.to_table(rows, tables.CLAIMS), tables.CLAIMS, snakemake.output.table)
-with atomic_path(snakemake.output.text) as tmp:
-    tmp.write_text(claims.to_markdown(rows))
+for path, text in ((snakemake.output.text, claims.to_markdown(rows)), (snakemake.output.html, claims.to_html(rows))):
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

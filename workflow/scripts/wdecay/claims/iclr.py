@@ -1,10 +1,17 @@
 """Claims C01-C02 (ICLR Fig 1, family V1): large LR + WD generalises best, and WD at a large LR holds the training
-loss on a plateau before the decay (loss stabilisation)."""
+loss on a plateau before the decay (loss stabilisation). Effects are differences of final test errors in pp
+(paired by seed), the ratio of mean train CEs over the pre-decay window, and the largest final train error."""
 
-from ..figures.curves import config_roles, decay_epoch, final_rows
+from ..figures.curves import config_roles, decay_epoch
+from . import samples
+from .stats import estimate
 from .verdict import NOT_ENOUGH, fmt
 from .verdict import row as _row
-from .verdict import verdict as _verdict
+
+ABOUT = {
+    "C01": ("ICLR Fig 1", "a large learning rate with WD generalises best; WD alone (small LR) does not"),
+    "C02": ("ICLR Fig 11", "WD at a large LR holds the train loss on a plateau before the decay (loss stabilisation)"),
+}
 
 
 def four_configs(panel):
@@ -22,12 +29,29 @@ def v1_panels(frame):
         yield f"{model}/{dataset}", four_configs(panel)
 
 
-def _mean_final(rows, column) -> float:
-    return float(final_rows(rows)[column].mean())
+def _iterate(rows):
+    return rows[rows.weights == "iterate"]
 
 
-def _fmt_configs(values: dict, unit="%") -> str:
-    return fmt(values, unit)
+def _finals(configs, column, since):
+    """{config: Sample of the final value}, with the evaluation noise pooled over the panel's runs."""
+    sd = samples.panel_noise([_iterate(v) for v in configs.values()], column)
+    return {k: samples.with_noise(samples.final(_iterate(v), column, since=since), sd) for k, v in configs.items()}
+
+
+BEST = "large LR + WD"
+
+
+def _lead(err: dict) -> float:
+    return min(v for k, v in err.items() if k != BEST) - err[BEST]
+
+
+def _wd_helps(err: dict) -> float:
+    return err["large LR"] - err[BEST]
+
+
+def _wd_alone(err: dict) -> float:
+    return err["small LR + WD"] - err[BEST]
 
 
 def c01(tables) -> list[dict]:
@@ -37,36 +61,18 @@ def c01(tables) -> list[dict]:
         if configs is None:
             rows.append(_row("C01", "all", scope, NOT_ENOUGH, "panel is not 2 LRs x (WD, no WD)", ""))
             continue
-        err = {k: _mean_final(v, "test_err") for k, v in configs.items()}
-        seeds = min(v.seed.nunique() for v in configs.values())
-        measured = f"final test error (mean over {seeds} seeds): {_fmt_configs(err)}"
-        best = min(err, key=err.get)
-        rows += [
-            _row(
-                "C01",
-                "large LR + WD has the lowest test error",
-                scope,
-                _verdict(best == "large LR + WD" and list(err.values()).count(err[best]) == 1),
-                measured,
-                "err(large+WD) < err of the 3 other configs",
-            ),
-            _row(
-                "C01",
-                "WD helps at large LR",
-                scope,
-                _verdict(err["large LR"] - err["large LR + WD"] >= 0.02),
-                measured,
-                "err(large) - err(large+WD) >= 2 pp",
-            ),
-            _row(
-                "C01",
-                "WD alone does not help",
-                scope,
-                _verdict(err["small LR + WD"] - err["large LR + WD"] >= 0.05),
-                measured,
-                "err(small+WD) - err(large+WD) >= 5 pp",
-            ),
-        ]
+        err = _finals(configs, "test_err", decay_epoch(_iterate(configs["large LR + WD"])))
+        means = samples.seed_means(err)
+        seeds = min(len(v.values) for v in err.values())
+        measured = f"final test error (mean over {seeds} seeds): {fmt(means, '%')}"
+        checks = (
+            ("large LR + WD has the lowest test error", _lead, 0.0, "min err of the 3 others - err(large+WD) > 0"),
+            ("WD helps at large LR", _wd_helps, 2.0, "err(large) - err(large+WD) >= 2 pp"),
+            ("WD alone does not help", _wd_alone, 5.0, "err(small+WD) - err(large+WD) >= 5 pp"),
+        )
+        for check, f, threshold, expected in checks:
+            effect = estimate(err, f, threshold, ">=", 0.0, "pp", scale=100)
+            rows.append(_row("C01", check, scope, effect, measured, expected))
     return rows
 
 
@@ -78,34 +84,27 @@ def c02(tables) -> list[dict]:
         if configs is None:
             rows.append(_row("C02", "all", scope, NOT_ENOUGH, "panel is not 2 LRs x (WD, no WD)", ""))
             continue
-        decay = decay_epoch(configs["large LR + WD"])
+        decay = decay_epoch(_iterate(configs["large LR + WD"]))
+        expected = "CE(large+WD) / CE(large) >= 10 before the decay"
         if decay is None:
-            rows.append(_row("C02", "loss stabilisation", scope, NOT_ENOUGH, "the learning rate never decays", ""))
+            rows.append(
+                _row("C02", "loss stabilisation", scope, NOT_ENOUGH, "the learning rate never decays", expected)
+            )
         else:
             start = int(0.8 * decay)
-            window = {k: configs[k] for k in ("large LR + WD", "large LR")}
-            ce = {k: float(v[(v.epoch >= start) & (v.epoch <= decay)].train_ce.mean()) for k, v in window.items()}
-            ratio = ce["large LR + WD"] / ce["large LR"] if ce["large LR"] > 0 else float("inf")
-            rows.append(
-                _row(
-                    "C02",
-                    "loss stabilisation",
-                    scope,
-                    _verdict(ratio >= 10),
-                    f"mean train CE over epochs {start}-{decay}: {_fmt_configs(ce, '')}; ratio {ratio:.3g}",
-                    "CE(large+WD) >= 10 x CE(large) before the decay",
-                )
-            )
-        final_err = {k: _mean_final(v, "train_err") for k, v in configs.items()}
+            ce = {
+                k: samples.window(_iterate(configs[k]), "train_ce", start, decay) for k in ("large LR + WD", "large LR")
+            }
+            means = samples.seed_means(ce)
+            ratio = lambda v: v["large LR + WD"] / v["large LR"] if v["large LR"] > 0 else float("inf")  # noqa: E731
+            measured = f"mean train CE over epochs {start}-{decay}: {fmt(means)}; ratio {ratio(means):.3g}"
+            effect = estimate(ce, ratio, 10.0, ">=", 1.0, "x")
+            rows.append(_row("C02", "loss stabilisation", scope, effect, measured, expected))
+        train_err = _finals(configs, "train_err", decay)
+        measured = f"final train error: {fmt(samples.seed_means(train_err), '%')}"
+        effect = estimate(train_err, lambda v: max(v.values()), 1.0, "<=", 1.0, "pp", scale=100)
         rows.append(
-            _row(
-                "C02",
-                "every configuration fits the training set",
-                scope,
-                _verdict(max(final_err.values()) <= 0.01),
-                f"final train error: {_fmt_configs(final_err)}",
-                "train error <= 1% after the decay",
-            )
+            _row("C02", "every configuration fits the training set", scope, effect, measured, "max train error <= 1%")
         )
     return rows
 

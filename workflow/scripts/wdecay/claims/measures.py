@@ -2,27 +2,35 @@
 curvature and Jacobian norm of fine-tuned iterates and EMAs. Thresholds are FIGURES.md's; windows given there in
 epochs of the paper's 100-epoch large-LR phase are taken as the same fractions of the preset's large-LR phase.
 
+Effects (``stats``): differences of final test errors in pp; orderings over the learning rate as the smallest
+step between neighbouring rates (> 0 iff strictly monotone); the trace's fall as the ratio last fifth / first;
+the norm plateau as its largest relative deviation from its mean; cosines as measured. A measurement's noise is
+its standard error over probes; a series' noise is that of its neighbouring checkpoints.
+
 Tables are pandas frames keyed by family (training metrics), family:finetune and family:measure. No pandas import
 here, so that the Snakemake process can import the claim registry.
 """
 
-from ..figures.curves import decay_epoch, final_rows
-from .verdict import NOT_ENOUGH, fmt, row, verdict
+from ..figures.curves import decay_epoch
+from . import samples
+from .samples import fall, rise
+from .stats import estimate
+from .verdict import NOT_ENOUGH, fmt, row
+
+ABOUT = {
+    "C03": ("ICLR Fig 2a", "on the sphere the final test error is U-shaped in the learning rate"),
+    "C04": ("ICLR Fig 2b", "among the fine-tuned sphere runs the final error grows with the learning rate"),
+    "C05": ("ICLR Fig 2c/d, 3c/d", "the Hessian trace at fine-tuned iterates falls along the trajectory"),
+    "C06": ("ICLR Fig 3a/b", "with WD the weight norm settles on a plateau; final norms agree, errors do not"),
+    "C07": ("ICLR Fig 3b", "in the large-LR phase the EMA is far better than the iterate and near the final error"),
+    "C08": ("ICLR Fig 8", "the time-averaged trace falls with the LR at the iterate and fast EMA, not the slow EMA"),
+    "C09": ("ICLR Fig 9", "the Jacobian norm falls along fine-tuned iterates, and with the LR at the EMA"),
+    "C10": ("ICLR Fig 13", "the gradient-noise covariance aligns with the Gauss-Newton part of the Hessian"),
+}
 
 
 def _lrs(values: dict) -> str:
     return ", ".join(f"lr {lr:g}: {v:.4g}" for lr, v in sorted(values.items()))
-
-
-def _decreasing(values: dict) -> bool:
-    """Strictly decreasing in the key (the learning rate)."""
-    ordered = [values[k] for k in sorted(values)]
-    return all(a > b for a, b in zip(ordered, ordered[1:], strict=False))
-
-
-def _increasing(values: dict) -> bool:
-    ordered = [values[k] for k in sorted(values)]
-    return all(a < b for a, b in zip(ordered, ordered[1:], strict=False))
 
 
 def _iterate(train):
@@ -36,13 +44,22 @@ def _large_phase_end(train) -> int:
 
 
 def _final_err(train) -> dict:
-    """{lr: final test error of the iterate, mean over seeds}."""
-    return final_rows(_iterate(train)).groupby("lr").test_err.mean().to_dict()
+    """{lr: Sample of the final test error of the iterate per seed}."""
+    it = _iterate(train)
+    sd = samples.panel_noise([it], "test_err")
+    return {
+        float(lr): samples.with_noise(samples.final(runs, "test_err", since=decay_epoch(runs)), sd)
+        for lr, runs in it.groupby("lr")
+    }
 
 
 def _estimates(measure, name: str, quantity: str, weights: str):
-    rows = measure[(measure.measure == name) & (measure.quantity == quantity) & (measure.weights == weights)]
-    return rows.groupby(["lr", "epoch"]).value.mean()  # mean over seeds
+    return measure[(measure.measure == name) & (measure.quantity == quantity) & (measure.weights == weights)]
+
+
+def _by_lr(rows) -> dict:
+    """{lr: Sample of the mean estimate over the rows (checkpoints) per seed, noise from their standard errors}."""
+    return {float(lr): samples.at(part, "value", "stderr") for lr, part in rows.groupby("lr")}
 
 
 def _slow_fast(train) -> tuple[str, str] | None:
@@ -52,23 +69,34 @@ def _slow_fast(train) -> tuple[str, str] | None:
     return f"ema{coefs[-1]:g}", f"ema{coefs[0]:g}"
 
 
+def _u_gap(err: dict) -> float:
+    """Smaller end of the LR range minus the best interior error: > 0 iff the argmin is interior."""
+    lrs = sorted(err)
+    return min(err[lrs[0]], err[lrs[-1]]) - min(err[lr] for lr in lrs[1:-1])
+
+
 def c03(t) -> list[dict]:
     """ICLR Fig 2a: after the fine-tuning phase, test error is U-shaped in the large-phase learning rate."""
     err = _final_err(t["V2"])
-    measured = f"final test error: {_lrs(err)}"
+    measured = f"final test error: {_lrs(samples.seed_means(err))}"
     if len(err) < 3:
         return [row("C03", "U-shape", "V2", NOT_ENOUGH, measured, "needs >= 3 learning rates")]
-    lrs = sorted(err)
-    best = min(err, key=err.get)
     return [
-        row("C03", "interior minimum", "V2", verdict(lrs[0] < best < lrs[-1]), measured, "argmin over lr is interior"),
+        row(
+            "C03",
+            "interior minimum",
+            "V2",
+            estimate(err, _u_gap, 0.0, ">=", 0.0, "pp", 100),
+            measured,
+            "min(err at the smallest, largest lr) - min interior err > 0",
+        ),
         row(
             "C03",
             "both ends worse by 2 pp",
             "V2",
-            verdict(min(err[lrs[0]], err[lrs[-1]]) >= err[best] + 0.02),
+            estimate(err, _u_gap, 2.0, ">=", 0.0, "pp", 100),
             measured,
-            "err(smallest lr), err(largest lr) >= min + 2 pp",
+            "min(err at the smallest, largest lr) - min interior err >= 2 pp",
         ),
     ]
 
@@ -76,47 +104,60 @@ def c03(t) -> list[dict]:
 def c04(t) -> list[dict]:
     """ICLR Fig 2b: of the three fine-tuned trajectories, the final error grows with the learning rate."""
     ft_runs = set(t["V2:finetune"].run_id)
-    train = t["V2"][t["V2"].run_id.isin(ft_runs)]
-    err = _final_err(train)
-    measured = f"final test error: {_lrs(err)}"
+    err = _final_err(t["V2"][t["V2"].run_id.isin(ft_runs)])
+    measured = f"final test error: {_lrs(samples.seed_means(err))}"
     if len(err) < 2:
         return [row("C04", "order", "V2", NOT_ENOUGH, measured, "needs >= 2 fine-tuned learning rates")]
-    return [row("C04", "error grows with lr", "V2", verdict(_increasing(err)), measured, "err increasing in lr")]
+    effect = estimate(err, rise, 0.0, ">=", 0.0, "pp", 100)
+    return [row("C04", "error grows with lr", "V2", effect, measured, "smallest step of err between lrs > 0")]
 
 
 def _c05(t, family: str) -> list[dict]:
     trace = _estimates(t[f"{family}:measure"], "hessian_trace", "trace", "finetuned")
     ft = t[f"{family}:finetune"]
-    ft_err = ft[(ft.epoch == ft.ft_epochs) & (ft.weights == "iterate")].groupby(["lr", "from_epoch"]).test_err.mean()
+    ft_end = ft[(ft.epoch == ft.ft_epochs) & (ft.weights == "iterate")]
+    noise = samples.panel_noise([_iterate(t[family])], "test_err") if family in t else None
     rows = []
-    for lr in sorted(trace.index.get_level_values(0).unique()):
-        series = trace.loc[lr].sort_index()
+    for lr in sorted(trace.lr.unique()):
+        series = trace[trace.lr == lr]
+        epochs = sorted(series.epoch.unique())
         scope = f"{family} lr {lr:g}"
-        if len(series) < 2:
-            rows.append(row("C05", "trace decreases", scope, NOT_ENOUGH, f"{len(series)} checkpoint", ""))
+        if len(epochs) < 2:
+            rows.append(row("C05", "trace decreases", scope, NOT_ENOUGH, f"{len(epochs)} checkpoint", ""))
             continue
-        k = max(1, round(len(series) / 5))  # the paper's last 10 of 50 checkpoints
-        first, last = float(series.iloc[0]), float(series.iloc[-k:].mean())
+        k = max(1, round(len(epochs) / 5))  # the paper's last 10 of 50 checkpoints
+        first = samples.at(series[series.epoch == epochs[0]], "value", "stderr")
+        last = samples.at(series[series.epoch.isin(epochs[-k:])], "value", "stderr")
+        pair = {"first": first, "last": last}
+        means = samples.seed_means(pair)
         rows.append(
             row(
                 "C05",
                 "trace at fine-tuned iterates decreases",
                 scope,
-                verdict(last <= 0.5 * first),
-                f"Tr at epoch {series.index[0]}: {first:.4g}; mean of the last {k}: {last:.4g}",
-                "mean of the last fifth <= 0.5 x first",
+                estimate(pair, lambda v: v["last"] / v["first"], 0.5, "<=", 1.0, "x"),
+                f"Tr at epoch {epochs[0]}: {means['first']:.4g}; mean of the last {k}: {means['last']:.4g}",
+                "mean of the last fifth / first <= 0.5",
             )
         )
-        errs = ft_err.loc[lr].sort_index()
+        # a fine-tuned end error has the evaluation noise of the family's converged test errors
+        ends = ft_end[ft_end.lr == lr]
+        froms = sorted(ends.from_epoch.unique())
+        first = samples.with_noise(samples.at(ends[ends.from_epoch == froms[0]], "test_err"), noise)
+        last = samples.with_noise(samples.at(ends[ends.from_epoch == froms[-1]], "test_err"), noise)
+        if len(froms) < 2:
+            rows.append(row("C05", "fine-tuned test error decreases", scope, NOT_ENOUGH, "< 2 fine-tunings", ""))
+            continue
+        pair = {"first": first, "last": last}
+        means = samples.seed_means(pair)
         rows.append(
             row(
                 "C05",
                 "fine-tuned test error decreases",
                 scope,
-                verdict(errs.iloc[-1] < errs.iloc[0]),
-                f"FT test error from epoch {errs.index[0]}: {errs.iloc[0]:.2%}, from {errs.index[-1]}: "
-                f"{errs.iloc[-1]:.2%}",
-                "last < first",
+                estimate(pair, lambda v: v["first"] - v["last"], 0.0, ">=", 0.0, "pp", 100),
+                f"FT test error from epoch {froms[0]}: {means['first']:.2%}, from {froms[-1]}: {means['last']:.2%}",
+                "err(first) - err(last) > 0",
             )
         )
     return rows
@@ -130,37 +171,64 @@ def c05_v4(t) -> list[dict]:
     return _c05(t, "V4")
 
 
+def _norm_curve(run):
+    return run.groupby("epoch").weight_norm.mean().sort_index()
+
+
 def c06(t) -> list[dict]:
     """ICLR Fig 3a: with WD the weight norm collapses to a plateau; final norms agree, final errors do not."""
     it = _iterate(t["V4"])
     end = _large_phase_end(t["V4"])
+    early_at, lo = max(1, round(0.15 * end)), round(0.2 * end)
+
+    def drop(run):
+        norm = _norm_curve(run)
+        return float(norm[norm.index <= early_at].iloc[-1] / norm.iloc[0])
+
+    def drop_noise(run):  # one evaluation's noise, read on the plateau (the drop itself is no noise)
+        norm = _norm_curve(run)
+        sd = samples.tail_noise(norm[(norm.index >= lo) & (norm.index <= end)].tolist())
+        return None if sd is None else sd / float(norm.iloc[0])
+
+    def plateau(run):
+        norm = _norm_curve(run)
+        window = norm[(norm.index >= lo) & (norm.index <= end)]
+        return float(max(window.max() / window.mean() - 1, 1 - window.min() / window.mean())) if len(window) else None
+
+    def plateau_noise(run):
+        norm = _norm_curve(run)
+        window = norm[(norm.index >= lo) & (norm.index <= end)]
+        sd = samples.tail_noise(window.tolist())
+        return None if sd is None else sd / float(window.mean())
+
     rows = []
     for lr, runs in it.groupby("lr"):
-        norm = runs.groupby("epoch").weight_norm.mean()
-        start, early = norm.iloc[0], norm[norm.index <= max(1, round(0.15 * end))].iloc[-1]
-        plateau = norm[(norm.index >= round(0.2 * end)) & (norm.index <= end)]
-        spread = float(plateau.max() / plateau.mean() - 1), float(1 - plateau.min() / plateau.mean())
-        rows.append(
-            row(
-                "C06",
-                "norm collapses to a plateau",
-                f"V4 lr {lr:g}",
-                verdict(early < start and max(spread) <= 0.10),
-                f"norm at init {start:.4g}, at 15% of the phase {early:.4g}; plateau from 20% to the decay within "
-                f"+{spread[0]:.1%}/-{spread[1]:.1%} of its mean",
-                "drops within 15% of the phase, then stays within +-10%",
-            )
-        )
-    final = final_rows(it).groupby("lr")
-    norms, errs = final.weight_norm.mean().to_dict(), final.test_err.mean().to_dict()
-    mean_norm = sum(norms.values()) / len(norms)
+        scope = f"V4 lr {lr:g}"
+        ratio, spread = samples.per_seed(runs, drop, drop_noise), samples.per_seed(runs, plateau, plateau_noise)
+        measured = f"norm at 15% of the phase (epoch {early_at}) / at init: {_lrs({lr: _mean(ratio)})}"
+        effect = estimate({"r": ratio}, lambda v: v["r"], 1.0, "<=", 1.0, "x")
+        rows.append(row("C06", "norm drops early", scope, effect, measured, "norm(15% of the phase) / norm(0) < 1"))
+        measured = f"largest deviation of the norm from its mean over epochs {lo}-{end}: {_mean(spread):.1%}"
+        effect = estimate({"s": spread}, lambda v: v["s"], 10.0, "<=", 10.0, "%", 100)
+        rows.append(row("C06", "norm stays on a plateau", scope, effect, measured, "within +-10% of its mean"))
+    sd = samples.panel_noise([it], "weight_norm")
+    norms = {
+        float(lr): samples.with_noise(samples.final(runs, "weight_norm", since=decay_epoch(runs)), sd)
+        for lr, runs in it.groupby("lr")
+    }
+    errs = _final_err(t["V4"])
+
+    def disagreement(v):
+        mean = sum(v.values()) / len(v)
+        return max(abs(n / mean - 1) for n in v.values())
+
     rows.append(
         row(
             "C06",
             "final norms agree across learning rates",
             "V4",
-            verdict(max(abs(n / mean_norm - 1) for n in norms.values()) <= 0.05),
-            f"final norm: {_lrs(norms)}",
+            estimate(norms, disagreement, 5.0, "<=", 5.0, "%", 100),
+            f"final norm: {_lrs(samples.seed_means(norms))}",
             "each within 5% of their mean",
         )
     )
@@ -169,12 +237,16 @@ def c06(t) -> list[dict]:
             "C06",
             "final errors differ",
             "V4",
-            verdict(max(errs.values()) - min(errs.values()) >= 0.02),
-            f"final test error: {_lrs(errs)}",
-            "max - min >= 2 pp",
+            estimate(errs, lambda v: max(v.values()) - min(v.values()), 2.0, ">=", 0.0, "pp", 100),
+            f"final test error: {_lrs(samples.seed_means(errs))}",
+            "max - min over lr >= 2 pp",
         )
     )
     return rows
+
+
+def _mean(sample) -> float:
+    return sum(sample.values.values()) / len(sample.values) if sample.values else float("nan")
 
 
 def c07(t) -> list[dict]:
@@ -184,32 +256,42 @@ def c07(t) -> list[dict]:
     slow = emas[0] or next((w for w in train.weights.unique() if w.startswith("ema")), None)
     if slow is None:
         return [row("C07", "all", "V4", NOT_ENOUGH, "no EMA", "")]
-    rows = []
+    rows, lo = [], round(0.5 * end)
+    ema_noise = samples.panel_noise([train[train.weights == slow]], "test_err", upto=end)
+    final_noise = samples.panel_noise([_iterate(train)], "test_err")
     for lr, runs in train.groupby("lr"):
-        window = runs[(runs.epoch >= round(0.5 * end)) & (runs.epoch <= end)]
-        ema = float(window[window.weights == slow].test_err.mean())
-        it = float(window[window.weights == "iterate"].test_err.mean())
-        at_decay = float(runs[(runs.weights == slow) & (runs.epoch == end)].test_err.mean())
-        final = float(final_rows(_iterate(runs)).test_err.mean())
         scope = f"V4 lr {lr:g}"
+        window = {
+            "EMA": samples.window(runs[runs.weights == slow], "test_err", lo, end),
+            "iterate": samples.window(_iterate(runs), "test_err", lo, end),
+        }
+        means = samples.seed_means(window)
         rows.append(
             row(
                 "C07",
                 "EMA beats the iterate by 10 pp",
                 scope,
-                verdict(ema <= it - 0.10),
-                f"mean test error over epochs {round(0.5 * end)}-{end}: {slow} {ema:.2%}, iterate {it:.2%}",
-                "err(EMA) <= err(iterate) - 10 pp",
+                estimate(window, lambda v: v["iterate"] - v["EMA"], 10.0, ">=", 0.0, "pp", 100),
+                f"mean test error over epochs {lo}-{end}: {slow} {means['EMA']:.2%}, iterate {means['iterate']:.2%}",
+                "err(iterate) - err(EMA) >= 10 pp",
             )
         )
+        ema = runs[(runs.weights == slow) & (runs.epoch <= end)]
+        pair = {
+            "EMA": samples.with_noise(samples.final(ema, "test_err"), ema_noise),
+            "final": samples.with_noise(
+                samples.final(_iterate(runs), "test_err", since=decay_epoch(_iterate(runs))), final_noise
+            ),
+        }
+        means = samples.seed_means(pair)
         rows.append(
             row(
                 "C07",
                 "EMA before the decay is close to the final error",
                 scope,
-                verdict(abs(at_decay - final) <= 0.015),
-                f"{slow} at epoch {end}: {at_decay:.2%}; final iterate: {final:.2%}",
-                "within 1.5 pp",
+                estimate(pair, lambda v: v["EMA"] - v["final"], 1.5, "within", 0.0, "pp", 100),
+                f"{slow} at epoch {end}: {means['EMA']:.2%}; final iterate: {means['final']:.2%}",
+                "|err(EMA at the decay) - err(final)| <= 1.5 pp",
             )
         )
     return rows
@@ -226,19 +308,19 @@ def c08(t) -> list[dict]:
     rows = []
     for weights, want in (("iterate", True), (fast, True), (slow, False)):
         trace = _estimates(t["V4:measure"], "hessian_trace", "trace", weights)
-        trace = trace[trace.index.get_level_values(1) <= end]
-        avg = trace.groupby(level=0).mean().to_dict()
+        avg = _by_lr(trace[trace.epoch <= end])
         if len(avg) < 2:
             rows.append(row("C08", weights, "V4", NOT_ENOUGH, f"{len(avg)} learning rate", ""))
             continue
+        kind = ">=" if want else "<="
         rows.append(
             row(
                 "C08",
                 f"trace at {weights} {'decreases' if want else 'does not decrease'} with LR",
                 "V4",
-                verdict(_decreasing(avg) == want),
-                f"mean Tr over checkpoints up to epoch {end}: {_lrs(avg)}",
-                "strictly decreasing in lr" if want else "not strictly decreasing in lr",
+                estimate(avg, fall, 0.0, kind, 0.0, "Tr"),
+                f"mean Tr over checkpoints up to epoch {end}: {_lrs(samples.seed_means(avg))}",
+                f"smallest decrease of Tr between lrs {'> 0' if want else '< 0 (some lr step does not decrease)'}",
             )
         )
     return rows
@@ -249,27 +331,35 @@ def c09(t) -> list[dict]:
     train CE and a smaller Jacobian norm."""
     rows = []
     jac = _estimates(t["V4:measure"], "jacobian_norm", "norm", "finetuned")
-    for lr in sorted(jac.index.get_level_values(0).unique()):
-        series = jac.loc[lr].sort_index()
+    for lr in sorted(jac.lr.unique()):
+        series = jac[jac.lr == lr]
+        epochs = sorted(series.epoch.unique())
+        first = samples.at(series[series.epoch == epochs[0]], "value", "stderr")
+        last = samples.at(series[series.epoch == epochs[-1]], "value", "stderr")
+        first = first if len(epochs) > 1 else samples.of({})
+        pair = {"first": first, "last": last}
+        means, scope = samples.seed_means(pair), f"V4 lr {lr:g}"
+        effect = estimate(pair, lambda v: v["first"] - v["last"], 0.0, ">=", 0.0, "||J||") if first.values else None
         rows.append(
             row(
                 "C09",
                 "Jacobian norm at fine-tuned iterates decreases",
-                f"V4 lr {lr:g}",
-                verdict(series.iloc[-1] < series.iloc[0]) if len(series) > 1 else NOT_ENOUGH,
-                f"||J|| from epoch {series.index[0]}: {series.iloc[0]:.4g}, from {series.index[-1]}: "
-                f"{series.iloc[-1]:.4g}",
-                "last < first",
+                scope,
+                effect or NOT_ENOUGH,
+                f"||J|| from epoch {epochs[0]}: {means['first']:.4g}, from {epochs[-1]}: {means['last']:.4g}"
+                if effect
+                else f"{len(epochs)} checkpoint",
+                "||J||(first) - ||J||(last) > 0",
             )
         )
     emas = _slow_fast(t["V4"])
     slow = emas[0] if emas else next((w for w in t["V4"].weights.unique() if w.startswith("ema")), None)
     end = _large_phase_end(t["V4"])
     ema_jac = _estimates(t["V4:measure"], "jacobian_norm", "norm", slow or "")
-    ema_jac = ema_jac[ema_jac.index.get_level_values(1) <= end].groupby(level=0).mean().to_dict()
+    ema_jac = _by_lr(ema_jac[ema_jac.epoch <= end])
     train = t["V4"]
-    ce = train[(train.weights == slow) & (train.epoch <= end) & (train.epoch > 0)].groupby("lr").train_ce.mean()
-    ce = ce.to_dict()
+    ema_rows = train[(train.weights == slow) & (train.epoch <= end) & (train.epoch > 0)]
+    ce = {float(lr): samples.window(part, "train_ce", 1, end) for lr, part in ema_rows.groupby("lr")}
     if len(ema_jac) < 2 or len(ce) < 2:
         return rows + [row("C09", "EMA", "V4", NOT_ENOUGH, "needs >= 2 learning rates with EMA measurements", "")]
     return rows + [
@@ -277,17 +367,17 @@ def c09(t) -> list[dict]:
             "C09",
             "EMA train CE grows with LR",
             "V4",
-            verdict(_increasing(ce)),
-            f"mean {slow} train CE up to epoch {end}: {_lrs(ce)}",
-            "increasing in lr",
+            estimate(ce, rise, 0.0, ">=", 0.0, "nats"),
+            f"mean {slow} train CE up to epoch {end}: {_lrs(samples.seed_means(ce))}",
+            "smallest increase of CE between lrs > 0",
         ),
         row(
             "C09",
             "EMA Jacobian norm falls with LR",
             "V4",
-            verdict(_decreasing(ema_jac)),
-            f"mean {slow} ||J|| up to epoch {end}: {_lrs(ema_jac)}",
-            "decreasing in lr",
+            estimate(ema_jac, fall, 0.0, ">=", 0.0, "||J||"),
+            f"mean {slow} ||J|| up to epoch {end}: {_lrs(samples.seed_means(ema_jac))}",
+            "smallest decrease of ||J|| between lrs > 0",
         ),
     ]
 
@@ -298,11 +388,25 @@ def c10(t) -> list[dict]:
     m = m[m.measure == "hessian_noise"]
     if m.empty:
         return [row("C10", "all", "V2", NOT_ENOUGH, "no hessian_noise measurement", "")]
-    cos = {q.removeprefix("cos_"): float(v) for q, v in m.groupby("quantity").value.mean().items()}
-    measured = "mean cosine with the noise covariance: " + fmt(cos)
+    cos = {q.removeprefix("cos_"): samples.at(part, "value", "stderr") for q, part in m.groupby("quantity")}
+    measured = "mean cosine with the noise covariance: " + fmt(samples.seed_means(cos))
     return [
-        row("C10", "G aligns better than E", "V2", verdict(cos["G"] > cos["E"]), measured, "CS(G) > CS(E)"),
-        row("C10", "H aligns", "V2", verdict(cos["H"] >= 0.5), measured, "CS(H) >= 0.5"),
+        row(
+            "C10",
+            "G aligns better than E",
+            "V2",
+            estimate({k: cos[k] for k in ("G", "E")}, lambda v: v["G"] - v["E"], 0.0, ">=", 0.0, "cos"),
+            measured,
+            "CS(G) - CS(E) > 0",
+        ),
+        row(
+            "C10",
+            "H aligns",
+            "V2",
+            estimate({"H": cos["H"]}, lambda v: v["H"], 0.5, ">=", 0.5, "cos"),
+            measured,
+            "CS(H) >= 0.5",
+        ),
     ]
 
 

@@ -20,10 +20,12 @@ def config_roles(panel) -> dict[tuple[float, float], str] | None:
 
 
 def decay_epoch(rows) -> int | None:
-    """Last epoch at the large learning rate, read from the logged rates (None if the rate never drops)."""
+    """Last epoch at the large learning rate, read from the logged rates (None if the rate never drops, or drops
+    within the first epoch, as a per-step schedule does)."""
     if not (rows.lr_now != rows.lr).any():
         return None
-    return int(rows[(rows.lr_now == rows.lr) & (rows.epoch > 0)].epoch.max())
+    at_large = rows[(rows.lr_now == rows.lr) & (rows.epoch > 0)]
+    return None if at_large.empty else int(at_large.epoch.max())
 
 
 def final_rows(frame):

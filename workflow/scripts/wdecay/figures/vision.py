@@ -1,11 +1,15 @@
 """Figures drawn with seaborn from parquet tables only. Each plot function returns the figure and the exact frame
 it drew (one row per seed and epoch), which is saved beside the figure."""
 
+import math
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")  # headless, deterministic output
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 import pandas as pd  # noqa: E402
@@ -65,7 +69,7 @@ def seed_curves(spec: dict, frame):
         if decay is not None:
             ax.axvline(decay, color="grey", linestyle=":", linewidth=1)
         if spec["logy"]:
-            ax.set_yscale("log")
+            set_log_y(ax, sub[metric])
         lrs = ", ".join(f"{v:g}" for v in sorted(sub.lr.unique(), reverse=True))
         wds = ", ".join(f"{v:g}" for v in sorted(sub.wd.unique()) if v > 0) or "0"
         ax.set_title(f"{panel}\n$\\eta$ = {lrs};  $\\lambda$ = {wds};  {sub.seed.nunique()} seeds", fontsize=9)
@@ -130,6 +134,33 @@ def panel_rows(panel: dict, frames: dict):
     return df
 
 
+def set_log_y(ax, values) -> None:
+    """A log y axis; symlog (linear below the decade of the smallest non-zero |y|) when some value is <= 0, so that
+    a negative estimate (a Hutchinson trace can be one) stays visible, with a line at 0, instead of being dropped."""
+    y = pd.Series(values, dtype=float).dropna()
+    if (y > 0).all():
+        ax.set_yscale("log")
+        return
+    nonzero = y.abs()[y.abs() > 0]
+    linthresh = 10 ** math.floor(math.log10(float(nonzero.min()))) if len(nonzero) else 1.0  # ticks on decades
+    ax.set_yscale("symlog", linthresh=linthresh)
+    ax.axhline(0, color="grey", linewidth=0.6)
+
+
+# Section headers seaborn puts among the legend entries when a plot has both hue and style (column names).
+LEGEND_HEADERS = {"lr_label", "weights", "hue", "config"}
+
+
+def tidy_legend(ax) -> None:
+    """A legend without a title and without seaborn's hue/style section headers (raw column names)."""
+    handles, labels = ax.get_legend_handles_labels()
+    kept = [(h, label) for h, label in zip(handles, labels, strict=True) if label not in LEGEND_HEADERS]
+    if kept:
+        ax.legend(*zip(*kept, strict=True), title=None, fontsize=7)
+    else:
+        ax.get_legend().remove()
+
+
 def _axes(count: int, columns: int | None, size=(3.6, 3.2)):
     columns = min(columns or count, count)
     rows = -(-count // columns)
@@ -184,12 +215,15 @@ def panels(spec: dict, frames: dict):
         if panel.get("x") == "lr":
             ax.set_xscale("log")
         if panel.get("logy"):
-            ax.set_yscale("log")
-        ax.set_title(panel["title"], fontsize=9)
-        ax.set_xlabel(panel.get("xlabel", "learning rate" if panel.get("x") == "lr" else "epoch"))
+            set_log_y(ax, df.y)
+        ax.set_title("\n".join(textwrap.wrap(panel["title"], 48)), fontsize=9)  # a long title stays on the panel
+        x = panel.get("x", "epoch")
+        ax.set_xlabel(panel.get("xlabel", {"lr": "learning rate", "epoch": "epoch"}.get(x, x)))
         ax.set_ylabel(panel["ylabel"])
+        if x == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         if ax.get_legend() is not None:
-            ax.legend(title=None, fontsize=7)
+            tidy_legend(ax)
     fig.tight_layout()
     data = pd.concat(drawn, ignore_index=True)
     columns = [f.name for f in RUN_FIELDS] + ["panel", "weights", "x", "y"]
@@ -267,9 +301,9 @@ def runs(spec: dict, frames: dict):
             if panel.get("logx"):
                 ax.set_xscale("log")
             if panel.get("logy"):
-                ax.set_yscale("log")
+                set_log_y(ax, df.y)
             if ax.get_legend() is not None:
-                ax.legend(title=None, fontsize=7)
+                tidy_legend(ax)
         ax.set_title(panel["title"], fontsize=9)
     fig.tight_layout()
     data = pd.concat(drawn, ignore_index=True)
