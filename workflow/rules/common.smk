@@ -8,7 +8,7 @@ from snakemake.exceptions import WorkflowError
 from wdecay import claims  # noqa: E402
 from wdecay.plan import configcheck  # noqa: E402
 from wdecay.data import images, raw  # noqa: E402
-from wdecay.plan.sweep import mimic_name  # noqa: E402
+from wdecay.plan.sweep import mimic_name, training_rule_groups  # noqa: E402
 
 BASE = Path(workflow.basedir)
 SCHEMA = configcheck.load_yaml(BASE / "workflow" / "schemas" / "config.schema.yaml")
@@ -117,14 +117,6 @@ def run_dataset(wildcards):
 def run_data(family):
     """Input function: the prepared dataset of one run of ``family``."""
     return lambda wildcards: prepared(PLAN.run(family, wildcards.run_id).dataset)
-
-
-def runs_by_checkpoints(runs):
-    """{checkpoint epochs: [run_id, ...]} of a family's runs (one training rule per set of epochs)."""
-    groups = {}
-    for run_id, run in runs.items():
-        groups.setdefault(run.checkpoints, []).append(run_id)
-    return groups
 
 
 def measure_job(wildcards):
@@ -325,8 +317,3 @@ def all_targets():
         f"{VIEW}/claims.md",
         f"{VIEW}/claims.html",
     ]
-
-
-def preflight_settings(wildcards):
-    """The config's `preflight` entry (the pre-flight's sizes and safety factors), schema defaults filled in."""
-    return configcheck.validate_schema(config, SCHEMA)["preflight"]

@@ -18,6 +18,6 @@ rule preflight:
         **job_resources("train"),
     params:
         plan=lambda wildcards: preflight_plan(PLAN),
-        settings=preflight_settings,
+        settings=PLAN.preflight,
     script:
         "../scripts/preflight.py"

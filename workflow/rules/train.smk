@@ -3,12 +3,13 @@
 # through `params`.
 
 for family in VISION_FAMILIES:
-    runs = PLAN.runs[family]
-    for k, (epochs, run_ids) in enumerate(runs_by_checkpoints(runs).items()):
+    for rule_name, (epochs, run_ids) in training_rule_groups(
+        family, PLAN.runs[family]
+    ).items():
 
         rule:
             name:
-                f"train_{family}" if k == 0 else f"train_{family}_{k + 1}"
+                rule_name
             input:
                 run_data(family),
             output:

@@ -52,6 +52,7 @@ class Plan:
     measures: list[MeasureJob]
     finetunes: list[tuple[str, str, int]]  # (family, run_id, checkpoint epoch)
     llm_finetunes: list[tuple[str, str, int]]  # (family, run_id, checkpoint iteration)
+    preflight: dict  # the pre-flight's sizes and safety factors, schema defaults filled in
 
     def run(self, family: str, run_id: str) -> VisionRun | LLMRun:
         return self.runs[family][run_id]
@@ -502,4 +503,5 @@ def make_plan(config: dict, schema: dict) -> Plan:
             for fam, runs in tables[name].items()
             for job in llm_finetune_jobs(fam, presets[name]["families"][fam], list(runs.values()))
         ],
+        preflight=config["preflight"],
     )

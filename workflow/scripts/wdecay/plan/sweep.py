@@ -309,6 +309,19 @@ def run_table(preset_name: str, preset: dict, reference: dict | None = None) -> 
     return table
 
 
+def training_rule_groups(family: str, runs: dict) -> dict[str, tuple[tuple[int, ...], list[str]]]:
+    """{rule name: (checkpoint epochs, [run_id, ...])}: one training rule per set of checkpoint epochs of a
+    vision family's runs (the checkpoints are plain outputs), named train_<family>, train_<family>_2, ... in order
+    of first appearance."""
+    groups: dict[tuple, list[str]] = {}
+    for run_id, run in runs.items():
+        groups.setdefault(run.checkpoints, []).append(run_id)
+    return {
+        f"train_{family}" if k == 0 else f"train_{family}_{k + 1}": (epochs, run_ids)
+        for k, (epochs, run_ids) in enumerate(groups.items())
+    }
+
+
 def llm_finetune_jobs(family: str, spec: dict, runs: list[LLMRun]) -> list[tuple[str, str, int]]:
     """(family, run_id, checkpoint iteration) of every fine-tuning (MJ8) of a language-model family: each
     checkpoint of each run when the family has a ``finetune`` entry."""

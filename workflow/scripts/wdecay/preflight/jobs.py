@@ -8,7 +8,7 @@ representative run's settings, the shape of the data it reads, and for measures 
 
 import json
 
-from ..plan.sweep import LLMRun, VisionRun
+from ..plan.sweep import LLMRun, VisionRun, training_rule_groups
 
 # Published sizes (train images, test images, side in pixels, classes); CIFAR-5m's parts hold about 1M images each.
 NOMINAL_SIZES = {
@@ -44,15 +44,8 @@ def image_bytes(shape: dict) -> int:
 
 
 def training_rules(family: str, runs: dict) -> dict[str, str]:
-    """{run_id: training rule}: train.smk's one rule per set of checkpoint epochs, in order of first appearance."""
-    groups: dict[tuple, list] = {}
-    for run_id, run in runs.items():
-        groups.setdefault(run.checkpoints, []).append(run_id)
-    return {
-        run_id: f"train_{family}" if k == 0 else f"train_{family}_{k + 1}"
-        for k, run_ids in enumerate(groups.values())
-        for run_id in run_ids
-    }
+    """{run_id: training rule} of a vision family (train.smk's rules, from ``training_rule_groups``)."""
+    return {run_id: rule for rule, (_, run_ids) in training_rule_groups(family, runs).items() for run_id in run_ids}
 
 
 def _saves(length: int, every: int) -> int:
