@@ -37,3 +37,22 @@ with phase("write"):
 def test_process_start_is_this_process():
     started = joblog.process_start()
     assert started is not None and 0 < time.time() - started < 6 * 3600  # this test process began within hours
+
+
+def test_the_collector_is_off_during_the_imports_and_back_on_for_the_work(tmp_path):
+    """Off between send_to_log and the first phase; then on, with what the imports made frozen out of its way, so
+    that cyclic garbage made by the work is still collected."""
+    script = f"""
+import gc
+from wdecay.io.joblog import phase, send_to_log
+send_to_log({str(tmp_path / "job.log")!r})
+assert not gc.isenabled()
+import json  # stands for the imports
+with phase("train"):
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    cycle = []
+    cycle.append(cycle)
+    del cycle
+    assert gc.collect() >= 1
+"""
+    subprocess.run([sys.executable, "-c", script], cwd=SCRIPTS, check=True)

@@ -240,7 +240,7 @@ def test_tiny_preset_end_to_end(tiny_run):
     assert len(tab2) == 2 * 9 and set(tab2.weights) == {"ema0.9"}  # two heat maps over the 3 x 3 grid
     tables = workflow / "results" / "tables"
     train = pd.read_parquet(tables / "vision_train" / "V1.parquet")
-    assert len(train) == 24 * 11 * 2 and train.code_version.nunique() == 1  # 24 runs, 11 evals, iterate + EMA
+    assert len(train) == 24 * 11 and train.code_version.nunique() == 1  # 24 runs, 11 evals of the iterate
     for run_id in train.run_id.unique():
         assert (workflow / "results" / "V1" / run_id / "ckpt" / "epoch20.pt").exists()
         assert not (workflow / "results" / "V1" / run_id / "train" / ".partial").exists()
@@ -260,6 +260,10 @@ def test_tiny_preset_end_to_end(tiny_run):
     assert (claims.n_seeds >= 1).all() and set(claims.protocol) == {"as_run"}
     assert "# Claims on preset tiny" in (workflow / "results" / "claims.md").read_text()
     assert "<table>" in (workflow / "results" / "claims.html").read_text()
+
+    for path in (workflow / "results" / "logs").rglob("*.log"):  # every job did its work in a timed phase
+        timing = json.loads(path.read_text().rsplit(" timing ", 1)[1].splitlines()[0])
+        assert set(timing) - {"startup", "total"}, f"{path}: no phase, so the garbage collector stayed off"
 
     again = snakemake(workflow, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr

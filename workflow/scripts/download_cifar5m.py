@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # this checkout's wdecay, ahead of any installed copy
 
-from wdecay.io.joblog import send_to_log, stop
+from wdecay.io.joblog import phase, send_to_log, stop
 
 send_to_log(snakemake.log[0])
 
@@ -14,7 +14,8 @@ from wdecay.data import raw
 from wdecay.data.fetch import FetchError
 
 output = Path(snakemake.output[0])
-try:
-    raw.fetch_cifar5m_part(snakemake.params.url, output.parent, int(snakemake.wildcards.part))
-except FetchError as error:
-    stop(error)
+with phase("download"):
+    try:
+        raw.fetch_cifar5m_part(snakemake.params.url, output.parent, int(snakemake.wildcards.part))
+    except FetchError as error:
+        stop(error)

@@ -5,14 +5,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # this checkout's wdecay, ahead of any installed copy
 
-from wdecay.io.joblog import send_to_log, stop
+from wdecay.io.joblog import phase, send_to_log, stop
 
 send_to_log(snakemake.log[0])
 
 from wdecay.data import raw
 from wdecay.data.fetch import FetchError
 
-try:
-    raw.fetch_tiny_imagenet(snakemake.params.url, snakemake.params.md5, Path(snakemake.output[0]).parent)
-except FetchError as error:
-    stop(error)
+with phase("download"):
+    try:
+        raw.fetch_tiny_imagenet(snakemake.params.url, snakemake.params.md5, Path(snakemake.output[0]).parent)
+    except FetchError as error:
+        stop(error)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # this checkout's wdecay, ahead of any installed copy
 
-from wdecay.io.joblog import send_to_log
+from wdecay.io.joblog import phase, send_to_log
 
 send_to_log(snakemake.log[0])
 
@@ -21,12 +21,16 @@ KINDS = {
     "llm_train": ("", tables.LLM_TRAIN),
     "llm_finetune": (":finetune", tables.LLM_FINETUNE),
 }
-frames = {}
-for path in map(Path, snakemake.input):
-    suffix, schema = KINDS[path.parent.name]
-    frames[path.stem + suffix] = tables.read(path, schema).to_pandas()
-rows = claims.evaluate(frames, snakemake.params.preset, snakemake.params.protocol)
-tables.write(tables.to_table(rows, tables.CLAIMS), tables.CLAIMS, snakemake.output.table)
-for path, text in ((snakemake.output.text, claims.to_markdown(rows)), (snakemake.output.html, claims.to_html(rows))):
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+with phase("evaluate"):
+    frames = {}
+    for path in map(Path, snakemake.input):
+        suffix, schema = KINDS[path.parent.name]
+        frames[path.stem + suffix] = tables.read(path, schema).to_pandas()
+    rows = claims.evaluate(frames, snakemake.params.preset, snakemake.params.protocol)
+    tables.write(tables.to_table(rows, tables.CLAIMS), tables.CLAIMS, snakemake.output.table)
+    for path, text in (
+        (snakemake.output.text, claims.to_markdown(rows)),
+        (snakemake.output.html, claims.to_html(rows)),
+    ):
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
