@@ -1,6 +1,7 @@
 """Benchmark: where a run's wall time goes, by job kind. Reads each job's log (its last line holds the timing that
 wdecay.io.joblog writes: start-up from process start to the first phase, then setup, train, evaluate, measure,
-render, read and write seconds) and the rule benchmarks (wall and CPU seconds), and prints one row per job kind.
+render, read, write and other phases' seconds) and the rule benchmarks (wall and CPU seconds), and prints one row
+per job kind.
 
     .venv/bin/python bench/tiny_profile.py run DIR [snakemake args]   run Snakemake in DIR (a clone), then report
     .venv/bin/python bench/tiny_profile.py report DIR                 report on DIR's finished run
@@ -22,6 +23,7 @@ from pathlib import Path
 import psutil
 
 PHASES = ["setup", "train", "evaluate", "measure", "read", "render", "write"]
+OTHER = "other"  # the column of every other phase (prepare, schedule, download, probe)
 KINDS = [  # (kind, pattern of the log path under results/ or results/as_written/)
     ("aggregate", r"logs/tables/"),
     ("claims", r"logs/claims\.log$"),
@@ -84,13 +86,14 @@ def profile(results: Path) -> dict[str, dict]:
         if timing and timing.get("startup") is not None:
             row["timed"] += 1
             row["startup"] += timing["startup"]
-            for phase in PHASES:
-                row[phase] += timing.get(phase, 0.0)
+            for phase, seconds in timing.items():
+                if phase not in ("startup", "total"):
+                    row[phase if phase in PHASES else OTHER] += seconds
     return rows
 
 
 def table(rows: dict[str, dict], torch_import: float | None) -> str:
-    columns = ["jobs", "wall", "cpu", "startup", *PHASES]
+    columns = ["jobs", "wall", "cpu", "startup", *PHASES, OTHER]
     header = "| kind | " + " | ".join(columns) + " | start-up/job | beyond torch/job |"
     lines = [header, "|---" * (len(columns) + 3) + "|"]
     total = defaultdict(float)

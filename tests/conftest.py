@@ -14,6 +14,17 @@ BIN = Path(sys.executable).parent
 SNAKEMAKE = str(BIN / "snakemake")
 
 
+def pytest_collection_modifyitems(items):
+    """The tests of the tiny run go first (a stable sort keeps the rest in order): under xdist their worker starts
+    the longest job of the suite at once, while the other workers take the rest."""
+
+    def group(item) -> str | None:
+        marker = item.get_closest_marker("xdist_group")
+        return marker.args[0] if marker else None
+
+    items.sort(key=lambda item: group(item) != "tiny_run")
+
+
 def run_settings(**overrides) -> dict:
     """Settings of a small, fast vision run (the shape the training job receives from the run table)."""
     run = dict(

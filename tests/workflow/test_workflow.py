@@ -224,6 +224,7 @@ def tiny_run(tmp_path_factory):
     return workflow
 
 
+@pytest.mark.xdist_group("tiny_run")
 def test_tiny_preset_end_to_end(tiny_run):
     """Every figure of the tiny preset and its data, the tables, claims, the report; a second run has nothing to do."""
     workflow = tiny_run
@@ -272,6 +273,7 @@ def test_tiny_preset_end_to_end(tiny_run):
     assert "neurips_tab3" in (workflow / "report.html").read_text(errors="replace")
 
 
+@pytest.mark.xdist_group("tiny_run")
 def test_as_written_protocol_beside_the_finished_run(tiny_run):
     """Under protocol=as_written, in the same results folder: the figures whose runs differ between the protocols
     (the sphere family V2/V3: initialisation, scale-invariant ResNet, projection, fine-tuned checkpoints; L5: the
