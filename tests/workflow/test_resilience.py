@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import ROOT, SNAKEMAKE, copy_workflow, digits_preset, snakemake, use_preset, wait_for
 
-pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("resilience")]  # one worker: one reference run
+pytestmark = pytest.mark.workflow
 
 TABLE = "results/tables/vision_train/V1.parquet"
 KILLED = "resnet18_digits_lr0.3_wd0.0125_fp32_s0"

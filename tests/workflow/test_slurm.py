@@ -17,7 +17,7 @@ import yaml
 from conftest import ROOT, SNAKEMAKE, copy_workflow, digits_preset, snakemake, use_preset, wait_for
 from slurm_cluster import SlurmCluster, slurm_available
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slurm, pytest.mark.xdist_group("slurm")]  # one worker: one cluster
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
 FIGURE = "results/figures/iclr_fig01.pdf"
 PREEMPTED = "resnet18_digits_lr0.3_wd0.0125_fp32_s0"
