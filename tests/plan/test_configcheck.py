@@ -144,8 +144,8 @@ BAD = {
         r"presets\.tiny\.families\.V1\.precision\[0\]: 'fp8' is not one of",
     ),
     "checkpoint after the end": (
-        set_key(["presets", "tiny", "families", "V1", "checkpoints"], [10, 99]),
-        r"presets\.tiny\.families\.V1\.checkpoints: epoch 99 is after the last epoch \(20\) of grid\[0\]",
+        set_key(["presets", "tiny", "families", "V1", "checkpoints"], [6, 99]),
+        r"presets\.tiny\.families\.V1\.checkpoints: epoch 99 is after the last epoch \(12\) of grid\[1\]",
     ),
     "subset of a missing dataset": (
         set_key(["presets", "tiny", "datasets", "digits10_sub", "of"], "digits11"),

@@ -171,13 +171,13 @@ def test_bad_measure_entries_name_the_entry(entry, message):
         sweep.measure_jobs("F", family["families"]["F"], runs)
 
 
-def test_groups_may_set_their_own_epochs():
+def test_groups_may_set_their_own_epochs_checkpoints_and_evaluations():
     grid = [
-        {"model": "vgg16", "dataset": "small", "lr": [0.1], "wd": [0.0], "epochs": 20},
-        {"model": "vgg16", "dataset": "large", "lr": [0.1], "wd": [0.0]},
+        {"model": "vgg16", "dataset": "small", "lr": [0.1], "wd": [0.0], "epochs": 20, "checkpoints": [10, 20]},
+        {"model": "vgg16", "dataset": "large", "lr": [0.1], "wd": [0.0], "eval_every": 2},
     ]
-    runs = sweep.expand_family("p", one_family(grid, epochs=2), "F")
-    assert [r.epochs for r in runs] == [20, 2]
+    runs = sweep.expand_family("p", one_family(grid, epochs=2, checkpoints=[2], eval_every=1), "F")
+    assert [(r.epochs, r.checkpoints, r.eval_every) for r in runs] == [(20, (10, 20), 1), (2, (2,), 2)]
 
 
 def test_measure_entries_filter_by_weight_decay():
@@ -230,6 +230,8 @@ def test_both_protocols_plan_the_same_runs_and_ids_differ_only_where_settings_do
 def test_a_setting_may_be_given_per_protocol_and_a_bad_protocol_is_named():
     config = configcheck.load_yaml(ROOT / "config.yaml")
     v1 = config["presets"]["tiny"]["families"]["V1"]
+    for group in v1["grid"]:  # the family's settings for every group
+        group.pop("epochs", None), group.pop("checkpoints", None)
     v1["epochs"] = {"as_run": 20, "as_written": 10}
     v1["checkpoints"] = {"as_run": [10, 20], "as_written": [10]}
     assert {r.epochs for r in configcheck.make_plan(config, SCHEMA).runs["V1"].values()} == {20}
