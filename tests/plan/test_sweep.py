@@ -171,13 +171,13 @@ def test_bad_measure_entries_name_the_entry(entry, message):
         sweep.measure_jobs("F", family["families"]["F"], runs)
 
 
-def test_groups_may_set_their_own_epochs_checkpoints_and_evaluations():
+def test_groups_may_set_their_own_epochs_and_checkpoints():
     grid = [
         {"model": "vgg16", "dataset": "small", "lr": [0.1], "wd": [0.0], "epochs": 20, "checkpoints": [10, 20]},
-        {"model": "vgg16", "dataset": "large", "lr": [0.1], "wd": [0.0], "eval_every": 2},
+        {"model": "vgg16", "dataset": "large", "lr": [0.1], "wd": [0.0]},
     ]
-    runs = sweep.expand_family("p", one_family(grid, epochs=2, checkpoints=[2], eval_every=1), "F")
-    assert [(r.epochs, r.checkpoints, r.eval_every) for r in runs] == [(20, (10, 20), 1), (2, (2,), 2)]
+    runs = sweep.expand_family("p", one_family(grid, epochs=2, checkpoints=[2]), "F")
+    assert [(r.epochs, r.checkpoints) for r in runs] == [(20, (10, 20)), (2, (2,))]
 
 
 def test_measure_entries_filter_by_weight_decay():
