@@ -231,7 +231,8 @@ def test_a_setting_may_be_given_per_protocol_and_a_bad_protocol_is_named():
     config = configcheck.load_yaml(ROOT / "config.yaml")
     v1 = config["presets"]["tiny"]["families"]["V1"]
     for group in v1["grid"]:  # the family's settings for every group
-        group.pop("epochs", None), group.pop("checkpoints", None)
+        for key in ("epochs", "checkpoints"):
+            group.pop(key, None)
     v1["epochs"] = {"as_run": 20, "as_written": 10}
     v1["checkpoints"] = {"as_run": [10, 20], "as_written": [10]}
     assert {r.epochs for r in configcheck.make_plan(config, SCHEMA).runs["V1"].values()} == {20}
