@@ -63,6 +63,7 @@ def main():
                 "grad_clip": 1.0,
                 "ema": 0.99,
                 "eval_sequences": args.micro,
+                "eval_batch": args.micro,
                 "compile": args.compile,
             }
             trainer = llm.LLMTrainer(run, tmp, Path(tmp) / "work", device, [6e-4] * run["max_iters"])

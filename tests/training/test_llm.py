@@ -43,6 +43,7 @@ def llm_run(**over) -> dict:
         "ema": 0.9,
         "eval_every": 10,
         "eval_sequences": 8,
+        "eval_batch": 4,
         "checkpoints": [20, 40],
         "resume_every": 10,
         "compile": False,
@@ -216,6 +217,16 @@ def test_loss_and_ema_loss_on_fixed_batches(corpus, tmp_path):
     assert rows[-1]["val_loss"] == pytest.approx(val, rel=1e-6)
     assert rows[0]["ema_train_loss"] == rows[0]["train_loss"]  # the EMA starts at the initialisation
     assert rows[-1]["ema_train_loss"] != rows[-1]["train_loss"]
+
+
+def test_evaluation_batch_size_changes_only_the_rounding(corpus, tmp_path):
+    """The same 8 sequences in passes of 4 (the micro-batch), of all 8, and of 3 (a smaller last batch)."""
+    losses = {}
+    for eval_batch in (4, 8, 3):
+        trainer = trainer_for(llm_run(max_iters=10, eval_batch=eval_batch), corpus, tmp_path / f"w{eval_batch}")
+        assert [len(x) for x, _ in trainer.eval_batches["val"]] == {4: [4, 4], 8: [8], 3: [3, 3, 2]}[eval_batch]
+        losses[eval_batch] = [trainer.loss_on(trainer.model, split).item() for split in ("train", "val")]
+    assert losses[8] == pytest.approx(losses[4], rel=1e-6) and losses[3] == pytest.approx(losses[4], rel=1e-6)
 
 
 def test_gradient_variance_equals_the_per_micro_batch_computation(corpus, tmp_path):

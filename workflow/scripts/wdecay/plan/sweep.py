@@ -186,6 +186,7 @@ class LLMRun:
     ema: float
     eval_every: int
     eval_sequences: int
+    eval_batch: int  # sequences per evaluation forward pass
     checkpoints: tuple[int, ...]
     resume_every: int
     compile: bool
@@ -283,6 +284,7 @@ def expand_llm_family(preset_name: str, preset: dict, family: str, reference: di
                     ema=float(spec["ema"]),
                     eval_every=spec["eval_every"],
                     eval_sequences=spec["eval_sequences"],
+                    eval_batch=spec.get("eval_batch", spec.get("micro_batch", spec["batch_size"])),
                     checkpoints=checkpoint_epochs(spec["checkpoints"]),
                     resume_every=spec["resume_every"],
                     compile=spec["compile"],

@@ -322,6 +322,7 @@ def llm_probe(spec: dict, device: torch.device, cfg: dict, work: Path) -> dict:
         "batch_size": probe["micro_batch"] * probe["acc"],
         "max_iters": steps + 1,
         "eval_sequences": eval_sequences,
+        "eval_batch": min(run["eval_batch"], eval_sequences),
         "checkpoints": [],
         "eval_every": 10**9,
         "resume_every": 10**9,

@@ -51,7 +51,7 @@ class LLMTrainer:
         self.meta = read_meta(data_dir)
         self.train_data = TokenStream.open(data_dir, "train", device)
         val_data = TokenStream.open(data_dir, "val", device)
-        ctx, n, bs = run["context"], run["eval_sequences"], run["micro_batch"]
+        ctx, n, bs = run["context"], run["eval_sequences"], run["eval_batch"]
         self.eval_batches = {
             "train": self.train_data.fixed_batches(n, ctx, bs, EVAL_SEEDS["train"]),
             "val": val_data.fixed_batches(n, ctx, bs, EVAL_SEEDS["val"]),
@@ -163,13 +163,14 @@ class LLMTrainer:
 
     @torch.no_grad()
     def loss_on(self, model, split: str) -> torch.Tensor:
-        """Mean token cross-entropy of ``model`` on the fixed evaluation batches of ``split`` (device tensor)."""
+        """Mean token cross-entropy of ``model`` on the fixed evaluation sequences of ``split`` (device tensor); the
+        batches' means are weighted by their sequences, so the last batch may be smaller."""
         model.eval()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         for x, y in self.eval_batches[split]:
             with autocast(self.run["precision"], self.device):
-                total += model(x, y).double()
-        return total / len(self.eval_batches[split])
+                total += model(x, y).double() * len(x)
+        return total / self.run["eval_sequences"]
 
     @phase("evaluate")
     def evaluate(self) -> dict:
