@@ -10,6 +10,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 sys.path.insert(0, f"{workflow.basedir}/workflow/scripts")
+from wdecay.io import warmstart  # noqa: E402
 from wdecay.plan.configcheck import ConfigError, load_yaml  # noqa: E402
 
 # Snakemake's own message for a YAML error in config.yaml names neither file nor line: read it first. (A file
@@ -35,6 +36,27 @@ include: "workflow/rules/llm.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/preflight.smk"
+
+
+# A local run of more jobs than cores: the jobs fork from one process that imported torch once, from when it is
+# ready (wdecay.io.warmstart; WDECAY_WARMSTART=0 turns it off). A cluster's jobs start on their own: their
+# scheduler places and accounts them. The hooks run in the main Snakemake process, once the executor is known.
+onstart:
+    local = workflow.local_exec and workflow.exec_mode.name == "DEFAULT"
+    if (
+        local
+        and len(workflow.dag) > workflow.resource_settings.cores
+        and os.environ.get(warmstart.ENV) != "0"
+    ):
+        os.environ[warmstart.ENV] = warmstart.start()
+
+
+onsuccess:
+    warmstart.stop(os.environ.get(warmstart.ENV, "0"))
+
+
+onerror:
+    warmstart.stop(os.environ.get(warmstart.ENV, "0"))
 
 
 rule all:

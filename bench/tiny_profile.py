@@ -12,6 +12,7 @@ as start-up-less: only their benchmark seconds are shown.
 """
 
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -129,6 +130,7 @@ def run(workdir: Path, args: list[str]) -> dict:
             break
         time.sleep(1.0)
     record = {"wall": time.perf_counter() - start, "snakemake_cpu": own, "returncode": proc.returncode}
+    record["warmstart"] = os.environ.get("WDECAY_WARMSTART") != "0"  # the Snakefile's default: on for a local run
     (workdir / "results" / "benchmarks").mkdir(parents=True, exist_ok=True)
     (workdir / "results" / "benchmarks" / "snakemake.json").write_text(json.dumps(record))
     return record

@@ -42,12 +42,13 @@ def final_checkpoint(workflow):
 
 
 def training_process(snakemake_process: subprocess.Popen, log, timeout: float = 120) -> psutil.Process:
-    """The training script that Snakemake runs for the run whose log is ``log``."""
+    """The process that trains the run whose log is ``log``: the job's own process, or under a warm start its child
+    of the warm-start server (wdecay.io.warmstart), which is what holds the memory and would be killed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in psutil.Process(snakemake_process.pid).children(recursive=True):
             try:
-                if "train_vision" in " ".join(child.cmdline()) and str(log) in {f.path for f in child.open_files()}:
+                if str(log) in {f.path for f in child.open_files()}:
                     return child
             except psutil.NoSuchProcess:
                 pass

@@ -1,6 +1,7 @@
-"""First step of every job script: stderr and logging go to the rule's log file, line by line, under a header
-naming the host and process (which node ran it, on a cluster). At exit the log gets one ``timing`` line: seconds
-from the process's start to its first phase (interpreter, imports), each phase (``with phase("train"):``) and
+"""First step of every job script: under a warm start the job moves to a child of the warm server
+(wdecay.io.warmstart), then stderr and logging go to the rule's log file, line by line, under a header naming the
+host and process (which node ran it, on a cluster). At exit the log gets one ``timing`` line: seconds from the
+process's start (or its fork) to its first phase (interpreter, imports), each phase (``with phase("train"):``) and
 the total, which bench/tiny_profile.py reads.
 
 Python's cyclic garbage collector is off from ``send_to_log`` to the first phase: the imports in between (torch,
@@ -17,12 +18,15 @@ import sys
 import time
 from contextlib import contextmanager
 
+from . import warmstart
+
 log = logging.getLogger(__name__)
 _phases: dict[str, float] = {}
 _first: list[float] = []  # wall-clock time at which the first phase began
 
 
 def send_to_log(path) -> None:
+    warmstart.hand_off()  # under a warm start, the rest of the job runs in a child of the server
     sys.stderr = open(path, "w", buffering=1)
     host = os.uname().nodename
     print(f"=== attempt started {time.strftime('%Y-%m-%d %H:%M:%S')} on {host}, pid {os.getpid()} ===", file=sys.stderr)
