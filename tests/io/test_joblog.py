@@ -31,7 +31,8 @@ with phase("write"):
     assert list(timing) == ["startup", "train", "write", "total"]
     assert timing["startup"] >= 0.3
     assert 0.2 <= timing["train"] < 0.3 and 0.05 <= timing["write"] < 0.1
-    assert timing["total"] >= timing["startup"] + timing["train"] + timing["write"]
+    parts = timing["startup"] + timing["train"] + timing["write"]
+    assert timing["total"] >= parts - 0.002  # each value is rounded to the millisecond
 
 
 def test_process_start_is_this_process():
