@@ -7,12 +7,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT
+from conftest import ROOT, wait_for
 from wdecay.io import warmstart
 
 SCRIPTS = ROOT / "workflow" / "scripts"
@@ -38,13 +37,6 @@ def job(tmp_path, body: str, address: str, *args, wait=True):
     if not wait:
         return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-
-
-def wait_for(path, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.02)
 
 
 def test_the_job_runs_in_a_child_of_the_server_with_its_own_argv_directory_environment_and_streams(tmp_path, server):

@@ -13,6 +13,7 @@ if the server dies, its children die with it (PR_SET_PDEATHSIG). Without a serve
 Rule benchmarks measure the job's process only: under a warm start their wall time is right, but their CPU time and
 memory leave out the child (turn the warm start off to measure those)."""
 
+import contextlib
 import ctypes
 import os
 import pickle
@@ -150,6 +151,8 @@ def serve(path: str) -> None:
                     jobs.register(conn, selectors.EVENT_READ, ("job", pid))
                     jobs.register(pidfd, selectors.EVENT_READ, ("exit", pid))
                     conn.sendall(struct.pack("!i", pid))
+                elif not any(k is key for k in jobs.get_map().values()):  # closed by an earlier event here
+                    continue
                 elif key.data[0] == "job":  # the job's process is gone: so is its child
                     jobs.unregister(key.fileobj)
                     _signal(key.data[1])
@@ -159,11 +162,10 @@ def serve(path: str) -> None:
                     os.close(key.fileobj)
                     code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
                     conn = children.pop(pid)
-                    try:
-                        conn.sendall(struct.pack("!i", code))
+                    if any(k.fileobj is conn for k in jobs.get_map().values()):
                         jobs.unregister(conn)
-                    except (OSError, KeyError):  # the job's process is gone (and its connection unregistered)
-                        pass
+                    with contextlib.suppress(OSError):  # the job's process may be gone
+                        conn.sendall(struct.pack("!i", code))
                     conn.close()
     finally:
         for pid in children:
