@@ -6,6 +6,8 @@ import contextlib
 
 import torch
 
+from wdecay import cpu_bf16
+
 AUTOCAST_DTYPES = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -43,8 +45,13 @@ def set_fp32_mode(precision: str) -> None:
 
 
 def autocast(precision: str, device: torch.device):
+    """The autocast scope of a precision; bf16 on a CPU computes on fp32 kernels (wdecay.cpu_bf16)."""
     dtype = AUTOCAST_DTYPES[precision]
-    return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+    if dtype is None:
+        return contextlib.nullcontext()
+    if device.type == "cpu" and dtype == torch.bfloat16:
+        return cpu_bf16.autocast()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def memory_format(device: torch.device) -> torch.memory_format:
