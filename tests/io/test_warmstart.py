@@ -83,7 +83,8 @@ def test_a_child_killed_by_a_signal_ends_its_job_by_the_same_signal(tmp_path, se
 def test_a_killed_job_takes_its_child_with_it(tmp_path, server):
     body = """
         import os, pathlib, time
-        pathlib.Path("child").write_text(str(os.getpid()))
+        pathlib.Path("child.tmp").write_text(str(os.getpid()))
+        os.replace("child.tmp", "child")  # whole when it appears
         time.sleep(60)
         pathlib.Path("finished").touch()
     """
@@ -107,8 +108,8 @@ def test_the_server_stops_its_children_and_removes_its_socket(tmp_path):
     address = warmstart.start()
     path, pid = address.rsplit(":", 1)
     wait_for(Path(path), timeout=120)
-    process = job(tmp_path, "import os, pathlib, time\npathlib.Path('child').write_text(str(os.getpid()))\n"
-                  "time.sleep(60)\n", address, wait=False)  # fmt: skip
+    process = job(tmp_path, "import os, pathlib, time\npathlib.Path('child.tmp').write_text(str(os.getpid()))\n"
+                  "os.replace('child.tmp', 'child')\ntime.sleep(60)\n", address, wait=False)  # fmt: skip
     wait_for(tmp_path / "child")
     child = psutil.Process(int((tmp_path / "child").read_text()))
     warmstart.stop(address)
