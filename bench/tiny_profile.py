@@ -1,7 +1,8 @@
 """Benchmark: where a run's wall time goes, by job kind. Reads each job's log (its last line holds the timing that
 wdecay.io.joblog writes: start-up from process start to the first phase, then setup, train, evaluate, measure,
 render, read, write and other phases' seconds) and the rule benchmarks (wall and CPU seconds), and prints one row
-per job kind.
+per job kind. Its last column, a job's start-up and setup beyond ``import torch``, subtracts the import only for a
+run without the warm start: a warm job forks from a server that imported torch once.
 
     .venv/bin/python bench/tiny_profile.py run DIR [snakemake args]   run Snakemake in DIR (a clone), then report
     .venv/bin/python bench/tiny_profile.py report DIR                 report on DIR's finished run
@@ -147,8 +148,12 @@ def main():
     record_path = results / "benchmarks" / "snakemake.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     torch_import = torch_import_seconds()
-    print(table(profile(results), torch_import))
+    # Under the warm start a job forks from a server that imported torch: its start-up holds no import to subtract
+    warm = record.get("warmstart", False)
+    print(table(profile(results), 0.0 if warm else torch_import))
     print(f"\nimport torch: {torch_import:.2f} s (median of 3, beyond a bare interpreter)")
+    if warm:
+        print("warm start: on (jobs fork from a server that imported torch; nothing subtracted from their start-up)")
     if record:
         cpu = record["snakemake_cpu"]
         print(f"run wall time: {record['wall']:.0f} s; Snakemake process's own CPU: {cpu:.0f} s")
