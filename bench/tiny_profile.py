@@ -148,7 +148,6 @@ def main():
     record_path = results / "benchmarks" / "snakemake.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     torch_import = torch_import_seconds()
-    # Under the warm start a job forks from a server that imported torch: its start-up holds no import to subtract
     warm = record.get("warmstart", False)
     print(table(profile(results), 0.0 if warm else torch_import))
     print(f"\nimport torch: {torch_import:.2f} s (median of 3, beyond a bare interpreter)")
