@@ -4,8 +4,10 @@ evaluate and save), on synthetic data of the kind's exact shape written in the p
 layout and read by the real loaders. It returns the cost of each unit of work (a step, an evaluated image or
 sequence, a checkpoint save, a measure of one weight set) and the peak memory, both for the job's full size.
 
-Each probe runs in its own process (``python -m wdecay.preflight.probe spec.json result.json``), so that the peak
-resident set (``ru_maxrss``, a lifetime maximum) and the CUDA peak are the probe's own.
+Each probe runs in its own process, so that the peak resident set (``ru_maxrss``, a lifetime maximum) and the CUDA
+peak are the probe's own: ``python -m wdecay.preflight.probe requests.json DIR`` imports this module once and forks
+one child per probe from it (a child's peak starts at the resident set at the fork, which is a cold process's after
+these imports; CUDA is first touched in the child).
 
 On CUDA a probe runs the job's exact sizes. On a CPU it shrinks them (``cpu`` settings) and scales back: vision
 steps by images (CPU compute is linear in the batch), measures by examples and probes (two probe counts give the
@@ -21,6 +23,7 @@ import resource
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -61,19 +64,32 @@ def timed(device: torch.device, fn, *args) -> float:
     return time.perf_counter() - start
 
 
+# A forked child's resident set leaves out the library pages its parent had resident and it has not touched yet
+# (the kernel does not copy their page-table entries). Set in the child: those bytes, added back, so that the
+# figures bound a cold process's, which holds them from its imports.
+NOT_INHERITED = 0
+
+
+def _rss_peak() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # KiB on Linux, bytes on macOS
+
+
+def _rss_now() -> int:
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return _rss_peak()
+
+
 def host_now() -> int:
     """Resident set of this process now (bytes)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return host_peak()
+    return _rss_now() + NOT_INHERITED
 
 
 def host_peak() -> int:
-    """Largest resident set of this process so far (bytes; ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+    """Largest resident set of this process so far (bytes)."""
+    return _rss_peak() + NOT_INHERITED
 
 
 def device_peak(device: torch.device) -> int:
@@ -384,11 +400,38 @@ def run_probe(spec: dict, cfg: dict) -> dict:
     }
 
 
+def serve(requests: list[dict], folder: Path) -> None:
+    """Run each request ({probe, settings}) in a child of this process, one after another: the child writes its
+    result to ``folder/<id>.json`` and its output to ``folder/<id>.log``; this process prints one JSON line per
+    probe ({id, code, wall_s}) as it ends."""
+    for request in requests:
+        probe_id = request["probe"]["id"]
+        start, resident = time.perf_counter(), _rss_now()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns to this loop
+            global NOT_INHERITED
+            NOT_INHERITED = max(resident - _rss_now(), 0)
+            code = 1
+            try:
+                log = os.open(folder / f"{probe_id}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                result = run_probe(request["probe"], request["settings"])
+                (folder / f"{probe_id}.json").write_text(json.dumps(result))
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        print(json.dumps({"id": probe_id, "code": code, "wall_s": time.perf_counter() - start}), flush=True)
+
+
 def main(argv: list[str]) -> None:
-    spec_path, out_path = argv
-    request = json.loads(Path(spec_path).read_text())
-    result = run_probe(request["probe"], request["settings"])
-    Path(out_path).write_text(json.dumps(result))
+    requests, folder = argv
+    serve(json.loads(Path(requests).read_text()), Path(folder))
 
 
 if __name__ == "__main__":

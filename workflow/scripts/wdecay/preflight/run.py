@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -23,30 +22,42 @@ def probe_settings(device: str, threads: int, settings: dict) -> dict:
     return common | {"steps": settings["steps"]}
 
 
-def run_probes(probes: list[dict], cfg: dict, timeout: float | None = None) -> dict[str, dict]:
-    """{probe id: result}; a probe that fails gives {'error': its last lines} instead, and the rest still run."""
+def run_probes(probes: list[dict], cfg: dict) -> dict[str, dict]:
+    """{probe id: result}; a probe that fails gives {'error': its last lines} instead, and the rest still run. One
+    process imports the probes' code and forks each probe from it (wdecay.preflight.probe.serve)."""
     results = {}
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")])}
+    labels = {spec["id"]: spec["label"] for spec in probes}
     with tempfile.TemporaryDirectory() as tmp:
-        for n, spec in enumerate(probes, 1):
-            request, out = Path(tmp) / f"{spec['id']}.json", Path(tmp) / f"{spec['id']}.out.json"
-            request.write_text(json.dumps({"probe": spec, "settings": cfg | {"tmp": tmp}}))
-            start = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-m", "wdecay.preflight.probe", str(request), str(out)],
+        folder = Path(tmp)
+        requests = folder / "requests.json"
+        requests.write_text(json.dumps([{"probe": spec, "settings": cfg | {"tmp": tmp}} for spec in probes]))
+        with open(folder / "server.log", "w") as server_log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "wdecay.preflight.probe", str(requests), tmp],
                 env=env,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=server_log,
                 text=True,
-                timeout=timeout,
             )
-            seconds = time.perf_counter() - start
-            if done.returncode == 0 and out.exists():
-                results[spec["id"]] = json.loads(out.read_text()) | {"wall_s": seconds}
-                log.info("probe %d/%d %s (%s): %.1f s", n, len(probes), spec["id"], spec["label"], seconds)
-            else:
-                tail = "\n".join(done.stderr.strip().splitlines()[-5:]) or f"exit status {done.returncode}"
-                results[spec["id"]] = {"id": spec["id"], "error": tail, "wall_s": seconds}
-                log.error("probe %s (%s) failed:\n%s", spec["id"], spec["label"], done.stderr[-4000:])
+            for n, line in enumerate(server.stdout, 1):
+                ended = json.loads(line)
+                probe_id, seconds = ended["id"], ended["wall_s"]
+                out, output = folder / f"{probe_id}.json", folder / f"{probe_id}.log"
+                if ended["code"] == 0 and out.exists():
+                    results[probe_id] = json.loads(out.read_text()) | {"wall_s": seconds}
+                    log.info("probe %d/%d %s (%s): %.1f s", n, len(probes), probe_id, labels[probe_id], seconds)
+                else:
+                    said = output.read_text() if output.exists() else ""
+                    tail = "\n".join(said.strip().splitlines()[-5:]) or f"exit status {ended['code']}"
+                    results[probe_id] = {"id": probe_id, "error": tail, "wall_s": seconds}
+                    log.error("probe %s (%s) failed:\n%s", probe_id, labels[probe_id], said[-4000:])
+            server.wait()
+        lost = (folder / "server.log").read_text().strip() or f"exit status {server.returncode}"
+        for spec in probes:  # the probes the server did not reach (it failed itself)
+            if spec["id"] not in results:
+                results[spec["id"]] = {"id": spec["id"], "error": "\n".join(lost.splitlines()[-5:]), "wall_s": 0.0}
+                log.error("probe %s (%s) did not run: %s", spec["id"], spec["label"], lost[-4000:])
     return results
 
 
