@@ -1,5 +1,6 @@
 """Shared test helpers: paths, small real datasets in their true on-disk formats, and run settings."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -15,6 +16,16 @@ SNAKEMAKE = str(BIN / "snakemake")
 
 
 FIRST = "test_tiny_run.py"  # the longest file of the suite (the whole tiny preset, 13 minutes on 2 cores)
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, one torch thread in each worker: the workers and the workflow tests' jobs (one thread
+    each) already fill the cores, and there a test with two threads took twice the CPU time (OpenMP's idle threads
+    spin)."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(items):
