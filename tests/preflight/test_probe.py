@@ -1,4 +1,5 @@
-"""Probes: short real jobs through the package's trainers and measures, on synthetic data of the jobs' shapes."""
+"""Probes: short real jobs through the package's trainers and measures, on synthetic data of the jobs' shapes; the
+runner that forks each from one process."""
 
 import copy
 
@@ -6,6 +7,7 @@ import pytest
 from conftest import ROOT
 from wdecay.plan import configcheck
 from wdecay.preflight import jobs, probe
+from wdecay.preflight.run import run_probes
 
 SCHEMA = configcheck.load_yaml(ROOT / "workflow/schemas/config.schema.yaml")
 CONFIG = configcheck.load_yaml(ROOT / "config.yaml")
@@ -74,3 +76,16 @@ def test_paper_fp16_is_timed_in_bf16_on_a_cpu():
     assert 80e6 < got["checkpoint_bytes"] < 100e6  # a full-width ResNet-18 with its EMA and optimizer state
     # the job holds its 60k CIFAR-10 images on the device: they are in the peak, not the probe's 2 + 2
     assert got["peak_bytes"] > 60_000 * 32 * 32 * 3
+
+
+def test_each_probe_runs_in_its_own_child_and_a_failure_stays_its_own(tiny):
+    measure = next(p for p in tiny.values() if p["kind"] == "measure" and p["measure"] == "hessian_trace")
+    broken = copy.deepcopy(measure) | {"id": "broken"}
+    broken["run"]["model"] = "no_such_model"
+    llm = pick(tiny, "gpt_mini_large ctx 64")
+    results = run_probes([broken, measure, llm], CPU)
+    assert set(results) == {"broken", measure["id"], llm["id"]}
+    assert "no_such_model" in results["broken"]["error"] and results["broken"]["wall_s"] > 0
+    assert results[measure["id"]]["seconds"] > 0 and results[llm["id"]]["step_s"] > 0
+    for probe_id in (measure["id"], llm["id"]):  # a cold process's peak at least: torch itself is resident
+        assert results[probe_id]["host_peak_bytes"] > 100e6 and results[probe_id]["wall_s"] > 0
