@@ -18,13 +18,6 @@ SNAKEMAKE = str(BIN / "snakemake")
 FIRST = "test_tiny_run.py"  # the longest file of the suite (the whole tiny preset, 13 minutes on 2 cores)
 
 
-def pytest_xdist_auto_num_workers(config):
-    """``-n auto``: a worker per core and one more. The workflow tests spend much of their time waiting (on SLURM's
-    status checks, on jobs that start one after another, on kills timed after a saved state), and the extra worker
-    keeps the cores busy meanwhile."""
-    return len(os.sched_getaffinity(0)) + 1
-
-
 def pytest_configure(config):
     """Under pytest-xdist, one torch thread in each worker: the workers and the workflow tests' jobs (one thread
     each) already fill the cores, and there a test with two threads took twice the CPU time (OpenMP's idle threads
