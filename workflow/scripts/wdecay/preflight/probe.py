@@ -25,6 +25,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -405,28 +406,33 @@ def serve(requests: list[dict], folder: Path) -> None:
     result to ``folder/<id>.json`` and its output to ``folder/<id>.log``; this process prints one JSON line per
     probe ({id, code, wall_s}) as it ends."""
     for request in requests:
-        probe_id = request["probe"]["id"]
         start, resident = time.perf_counter(), _rss_now()
         pid = os.fork()
-        if pid == 0:  # the child: never returns to this loop
-            global NOT_INHERITED
-            NOT_INHERITED = max(resident - _rss_now(), 0)
-            code = 1
-            try:
-                log = os.open(folder / f"{probe_id}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                os.dup2(log, 1)
-                os.dup2(log, 2)
-                result = run_probe(request["probe"], request["settings"])
-                (folder / f"{probe_id}.json").write_text(json.dumps(result))
-                code = 0
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
+        if pid == 0:
+            _child(request, folder, resident)
         code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        print(json.dumps({"id": probe_id, "code": code, "wall_s": time.perf_counter() - start}), flush=True)
+        wall = time.perf_counter() - start
+        print(json.dumps({"id": request["probe"]["id"], "code": code, "wall_s": wall}), flush=True)
+
+
+def _child(request: dict, folder: Path, resident: int) -> NoReturn:
+    """The forked child: its output to its log, the probe, its result; it exits, 0 if the probe ran."""
+    global NOT_INHERITED
+    NOT_INHERITED = max(resident - _rss_now(), 0)
+    probe_id, code = request["probe"]["id"], 1
+    try:
+        log = os.open(folder / f"{probe_id}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        result = run_probe(request["probe"], request["settings"])
+        (folder / f"{probe_id}.json").write_text(json.dumps(result))
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def main(argv: list[str]) -> None:
