@@ -53,11 +53,12 @@ def run_probes(probes: list[dict], cfg: dict) -> dict[str, dict]:
                     results[probe_id] = {"id": probe_id, "error": tail, "wall_s": seconds}
                     log.error("probe %s (%s) failed:\n%s", probe_id, labels[probe_id], said[-4000:])
             server.wait()
-        lost = (folder / "server.log").read_text().strip() or f"exit status {server.returncode}"
-        for spec in probes:  # the probes the server did not reach (it failed itself)
-            if spec["id"] not in results:
-                results[spec["id"]] = {"id": spec["id"], "error": "\n".join(lost.splitlines()[-5:]), "wall_s": 0.0}
-                log.error("probe %s (%s) did not run: %s", spec["id"], spec["label"], lost[-4000:])
+        unreached = [spec for spec in probes if spec["id"] not in results]  # the server itself failed
+        if unreached:
+            lost = (folder / "server.log").read_text().strip() or f"exit status {server.returncode}"
+        for spec in unreached:
+            results[spec["id"]] = {"id": spec["id"], "error": "\n".join(lost.splitlines()[-5:]), "wall_s": 0.0}
+            log.error("probe %s (%s) did not run: %s", spec["id"], spec["label"], lost[-4000:])
     return results
 
 
