@@ -10,7 +10,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 sys.path.insert(0, f"{workflow.basedir}/workflow/scripts")
-from wdecay.io import warmstart  # noqa: E402
+from wdecay.io import replan, warmstart  # noqa: E402
 from wdecay.plan.configcheck import ConfigError, load_yaml  # noqa: E402
 
 # Snakemake's own message for a YAML error in config.yaml names neither file nor line: read it first. (A file
@@ -53,10 +53,12 @@ onstart:
 
 onsuccess:
     warmstart.stop(os.environ.get(warmstart.ENV, "0"))
+    replan.cancel_timers()  # else Snakemake exits up to a rate-limit window (10 s) after its last job
 
 
 onerror:
     warmstart.stop(os.environ.get(warmstart.ENV, "0"))
+    replan.cancel_timers()
 
 
 rule all:

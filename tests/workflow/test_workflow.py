@@ -66,6 +66,16 @@ def test_jobs_import_the_package_of_their_own_checkout(tmp_path):
     assert meta["code_version"].startswith("0.0.0.second-checkout+"), meta["code_version"]
 
 
+def test_a_local_run_ends_with_its_last_job(workflow):
+    """Under a job-rate limit Snakemake starts a re-plan timer after each round of job selection, and the
+    interpreter waits for the last one at exit (the profile's 10 s window after every run); the Snakefile's hooks
+    cancel them. With a one-hour window, a run that waited would not end within the timeout."""
+    target = "results/data/digits10/meta.json"
+    result = snakemake(workflow, "--cores", "1", "--max-jobs-per-timespan", "100/1h", target, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (workflow / target).exists()
+
+
 # One job per group of figures that read the same tables (50 figures in 19 groups): {rule: jobs}
 FIGURE_GROUPS = ["V1", "V2", "V4", "V2_V4", "N1", "N2", "N3", "N4", "drawings", "L1", "L1_L2", "L1_L2_ft", "L8"]
 FIGURE_GROUPS += ["L1_L9", "L1_L4", "L1_L5", "L6", "L1_L7", "L1_L10"]
