@@ -15,7 +15,7 @@ BIN = Path(sys.executable).parent
 SNAKEMAKE = str(BIN / "snakemake")
 
 
-FIRST = "test_tiny_run.py"  # the longest file of the suite (the whole tiny preset, 13 minutes on 2 cores)
+FIRST = "test_tiny_run.py"  # the longest file of the suite (the whole tiny preset, 7-15 minutes on 2 cores)
 
 
 def pytest_configure(config):
@@ -29,10 +29,12 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(items):
-    """The tiny run's tests go first (a stable sort keeps the rest in order): under pytest-xdist, which hands out
-    whole files in collection order, one worker starts the suite's longest file at once while the others take
-    the rest."""
-    items.sort(key=lambda item: item.path.name != FIRST)
+    """The tiny run's tests first, then the other workflow tests, then the unit tests (a stable sort keeps each
+    group in order). pytest-xdist (--dist loadfile) hands out whole files in this order and gives a worker its next
+    file once it has at most two tests left: the tiny run's file has more, so its worker holds nothing else until
+    the run is done (a file queued behind it ran on one core at the end of the suite), while the other worker takes
+    the long workflow files, then the many short ones, which even out the end."""
+    items.sort(key=lambda item: (item.path.name != FIRST, item.get_closest_marker("workflow") is None))
 
 
 def run_settings(**overrides) -> dict:

@@ -22,11 +22,9 @@ def tiny_run(tmp_path_factory):
     return workflow
 
 
-def test_tiny_preset_end_to_end(tiny_run):
-    """Every figure of the tiny preset and its data, the tables, claims, the report; a second run has nothing to do."""
-    workflow = tiny_run
-    figures = workflow / "results" / "figures"
-    config = yaml.safe_load((workflow / "config.yaml").read_text())
+def test_every_figure_is_drawn_with_its_data(tiny_run):
+    figures = tiny_run / "results" / "figures"
+    config = yaml.safe_load((tiny_run / "config.yaml").read_text())
     for name in config["figures"]:
         assert (figures / f"{name}.pdf").stat().st_size > 5000 and (figures / f"{name}.png").stat().st_size > 5000
         data = pq.read_table(figures / f"{name}.data.parquet").to_pandas()
@@ -36,14 +34,17 @@ def test_tiny_preset_end_to_end(tiny_run):
         assert data.run_id.nunique() == 24 and data.seed.nunique() == 2
     tab2 = pq.read_table(figures / "neurips_tab2.data.parquet").to_pandas()
     assert len(tab2) == 2 * 9 and set(tab2.weights) == {"ema0.9"}  # two heat maps over the 3 x 3 grid
-    tables = workflow / "results" / "tables"
+
+
+def test_the_tables_hold_every_run_evaluation_and_measure(tiny_run):
+    tables = tiny_run / "results" / "tables"
     train = pd.read_parquet(tables / "vision_train" / "V1.parquet")
     assert train.code_version.nunique() == 1
     evals = train.groupby("run_id").epoch.agg(["size", "max"])  # every other epoch and the first: VGG16 20, ResNets 12
     assert len(evals) == 24 and {tuple(e) for e in evals.values} == {(11, 20), (7, 12)}
     for run_id, last in evals["max"].items():
-        assert (workflow / "results" / "V1" / run_id / "ckpt" / f"epoch{last}.pt").exists()
-        assert not (workflow / "results" / "V1" / run_id / "train" / ".partial").exists()
+        assert (tiny_run / "results" / "V1" / run_id / "ckpt" / f"epoch{last}.pt").exists()
+        assert not (tiny_run / "results" / "V1" / run_id / "train" / ".partial").exists()
     measure = pd.read_parquet(tables / "measure")
     assert set(measure.measure) == {"hessian_trace", "jacobian_norm", "noise_scale", "hessian_noise", "ensemble"}
     assert measure.value.notna().all() and set(measure.family) == {"V2", "V4", "N3", "N4"}
@@ -54,22 +55,29 @@ def test_tiny_preset_end_to_end(tiny_run):
     assert (llm[llm.step == 200].train_loss < llm[llm.step == 0].train_loss.mean() - 1.5).all()  # they learn
     llm_ft = pd.read_parquet(tables / "llm_finetune")
     assert len(llm_ft) == 14 * 4 and set(llm_ft.from_step) == {100, 200}  # 4 evaluations of 14 fine-tunings
-    claims = pq.read_table(workflow / "results" / "claims.parquet").to_pandas()
+
+
+def test_every_claim_is_checked(tiny_run):
+    claims = pq.read_table(tiny_run / "results" / "claims.parquet").to_pandas()
     assert set(claims.claim) == {f"C{i:02d}" for i in range(1, 31)}
     assert set(claims.status) <= {"reproduced", "contradicted", "inconclusive"}  # every family ran
     assert (claims.n_seeds >= 1).all() and set(claims.protocol) == {"as_run"}
-    assert "# Claims on preset tiny" in (workflow / "results" / "claims.md").read_text()
-    assert "<table>" in (workflow / "results" / "claims.html").read_text()
+    assert "# Claims on preset tiny" in (tiny_run / "results" / "claims.md").read_text()
+    assert "<table>" in (tiny_run / "results" / "claims.html").read_text()
 
-    for path in (workflow / "results" / "logs").rglob("*.log"):  # every job did its work in a timed phase
+
+def test_every_job_did_its_work_in_a_timed_phase(tiny_run):
+    for path in (tiny_run / "results" / "logs").rglob("*.log"):
         timing = json.loads(path.read_text().rsplit(" timing ", 1)[1].splitlines()[0])
         assert set(timing) - {"startup", "total"}, f"{path}: no phase, so the garbage collector stayed off"
 
-    again = snakemake(workflow, "-n")
+
+def test_a_second_run_has_nothing_to_do_and_the_report_builds(tiny_run):
+    again = snakemake(tiny_run, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
-    report = snakemake(workflow, "--report", "report.html")
+    report = snakemake(tiny_run, "--report", "report.html")
     assert report.returncode == 0, report.stderr[-2000:]
-    assert "neurips_tab3" in (workflow / "report.html").read_text(errors="replace")
+    assert "neurips_tab3" in (tiny_run / "report.html").read_text(errors="replace")
 
 
 def test_as_written_protocol_beside_the_finished_run(tiny_run):
