@@ -1,9 +1,10 @@
 """Benchmark: where a tiny vision run's time goes on the CPU. One SGD step (forward, loss, backward, fused SGD) and
 one forward-only evaluation pass of wdecay.models.vision at the tiny preset's width, in the standard layout (what
-training uses on CPU) and in channels-last (what training uses on CUDA), and the operators that dominate a step
-in the standard layout.
+training uses on CPU) and in channels-last (what training uses on CUDA), the operators that dominate a step in the
+standard layout, and the evaluation pass in chunks of each ``--eval-batches`` size (channels-last, as evaluate()).
 
     .venv/bin/python bench/vision_step.py [--model preact_resnet18] [--width 0.125] [--size 16] [--threads 1]
+        [--eval-batches 64 128 256 1000]
 """
 
 import argparse
@@ -57,6 +58,16 @@ def measure(args, layout: torch.memory_format) -> tuple[float, float, object | N
     return step_ms, eval_ms, profile
 
 
+def eval_in_chunks(args, batch: int) -> float:
+    """Milliseconds of one evaluation of ``--eval-images`` images, ``batch`` at a time (eval mode, no grad)."""
+    torch.manual_seed(0)
+    model = build_model(args.model, 10, args.width).to(memory_format=torch.channels_last).eval()
+    images = torch.randn(args.eval_images, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
+    chunks = images.split(batch)
+    with torch.no_grad():
+        return timed(lambda: [model(x) for x in chunks], 5)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="preact_resnet18")
@@ -64,6 +75,7 @@ def main():
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--eval-images", type=int, default=500)
+    parser.add_argument("--eval-batches", type=int, nargs="*", default=[64, 128, 256, 1000])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -73,6 +85,9 @@ def main():
     for name, layout in [("standard", torch.contiguous_format), ("channels-last", torch.channels_last)]:
         step_ms, eval_ms, profiles[name] = measure(args, layout)
         print(f"{name:>14}: {step_ms:.1f} ms/step, {eval_ms:.1f} ms per {args.eval_images}-image evaluation")
+    print(f"evaluation of {args.eval_images} images in chunks (channels-last):")
+    for batch in args.eval_batches:
+        print(f"{batch:>14}: {eval_in_chunks(args, batch):.1f} ms")
     print("a step in the standard layout:")
     print(profiles["standard"].key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
 
