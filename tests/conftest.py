@@ -19,9 +19,12 @@ FIRST = "test_tiny_run.py"  # the longest file of the suite (the whole tiny pres
 
 
 def pytest_configure(config):
-    """Under pytest-xdist, one torch thread in each worker: the workers and the workflow tests' jobs (one thread
-    each) already fill the cores, and there a test with two threads took twice the CPU time (OpenMP's idle threads
-    spin)."""
+    """Tests run torch as jobs do: malloc keeps freed memory (wdecay.heap). Under pytest-xdist, one torch thread in
+    each worker: the workers and the workflow tests' jobs (one thread each) already fill the cores, and there a
+    test with two threads took twice the CPU time (OpenMP's idle threads spin)."""
+    from wdecay.heap import keep_freed_memory
+
+    keep_freed_memory()
     if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
         import torch
 

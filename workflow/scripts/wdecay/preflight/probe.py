@@ -32,6 +32,7 @@ import torch
 
 from ..data import images, tokens
 from ..data.loader import DeviceImages, channel_stats
+from .. import heap
 from ..device import resolve_device, set_fp32_mode
 from ..io import tables
 from ..measure import job as measure_job
@@ -404,7 +405,8 @@ def run_probe(spec: dict, cfg: dict) -> dict:
 def serve(requests: list[dict], folder: Path) -> None:
     """Run each request ({probe, settings}) in a child of this process, one after another: the child writes its
     result to ``folder/<id>.json`` and its output to ``folder/<id>.log``; this process prints one JSON line per
-    probe ({id, code, wall_s}) as it ends."""
+    probe ({id, code, wall_s}) as it ends. Its malloc keeps freed memory, as a job's does (wdecay.heap)."""
+    heap.keep_freed_memory()
     for request in requests:
         start, resident = time.perf_counter(), _rss_now()
         pid = os.fork()
