@@ -69,6 +69,17 @@ def test_language_model_probe_scales_by_flops(tiny):
     assert "1 of 4 layers, context 32 of 64, micro-batch 2 of 4, 2 of 2 micro-batches timed" in got["notes"][0]
 
 
+def test_a_smaller_vocabulary_is_scaled_back_to_the_corpus_one(tiny):
+    """With llm_vocab, the timed GPT's embedding and output layer shrink too; the saved state, which grows with
+    the parameters, comes out at the full vocabulary's size."""
+    spec = pick(tiny, "gpt_mini_large ctx 64")
+    full, small = probe.run_probe(spec, CPU), probe.run_probe(spec, CPU | {"llm_vocab": 64})
+    assert "context 32 of 64, vocabulary 64 of 256, micro-batch 2 of 4" in small["notes"][0]
+    assert "vocabulary" not in full["notes"][0]
+    assert small["checkpoint_bytes"] == pytest.approx(full["checkpoint_bytes"], rel=0.05)
+    assert small["step_s"] > 0 and small["eval_s_per_sequence"] > 0 and small["save_s"] > 0
+
+
 def test_paper_fp16_is_timed_in_bf16_on_a_cpu():
     spec = pick(probes_of("paper"), "preact_resnet18 32px/10 cl., batch 128, fp16, 1 EMA")
     got = probe.run_probe(spec, CPU | {"vision_batch": 2})

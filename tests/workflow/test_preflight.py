@@ -21,6 +21,7 @@ SMALL = {
         "llm_micro_batch": 1,
         "llm_context": 32,
         "llm_layers": 1,
+        "llm_vocab": 512,  # GPT-2's 50k tokens made the LM probes' saved states 0.7-1.3 GB each
     }
 }
 
@@ -54,6 +55,7 @@ def test_preflight_of_the_paper_preset_on_a_cpu(tmp_path):
         "**CPU figures.**",
         "fp16 timed as bf16",
         "scaled by training FLOPs",
+        "vocabulary 512 of 50257",
         "eager (torch.compile",
         "## The ten most expensive jobs",
         "gpt2_774m",

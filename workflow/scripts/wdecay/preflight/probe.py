@@ -314,8 +314,10 @@ def llm_probe(spec: dict, device: torch.device, cfg: dict, work: Path) -> dict:
     full_cfg, full_params, full_n = _gpt_config(run["model"], spec["vocab"], run["context"])
     accumulation = run["batch_size"] // run["micro_batch"]
     probe = dict(model=run["model"], context=run["context"], micro_batch=run["micro_batch"], acc=accumulation)
+    vocab = spec["vocab"]
     if cpu:
         layers = min(cfg["llm_layers"], full_cfg.n_layer)
+        vocab = min(cfg.get("llm_vocab") or vocab, vocab)
         probe.update(
             context=min(cfg["llm_context"], run["context"]),
             micro_batch=min(cfg["llm_micro_batch"], run["micro_batch"]),
@@ -324,10 +326,11 @@ def llm_probe(spec: dict, device: torch.device, cfg: dict, work: Path) -> dict:
         if layers < full_cfg.n_layer:
             probe["model"] = f"{run['model']}@{layers}layers"
             MODELS[probe["model"]] = MODELS[run["model"]] | {"n_layer": layers}  # this process only
+        fewer_tokens = f", vocabulary {vocab} of {spec['vocab']}" if vocab < spec["vocab"] else ""
         notes.append(
-            f"{layers} of {full_cfg.n_layer} layers, context {probe['context']} of {run['context']}, micro-batch "
-            f"{probe['micro_batch']} of {run['micro_batch']}, {probe['acc']} of {accumulation} micro-batches "
-            "timed, scaled by training FLOPs"
+            f"{layers} of {full_cfg.n_layer} layers, context {probe['context']} of {run['context']}{fewer_tokens}, "
+            f"micro-batch {probe['micro_batch']} of {run['micro_batch']}, {probe['acc']} of {accumulation} "
+            "micro-batches timed, scaled by training FLOPs"
         )
         if run["compile"]:
             notes.append("eager (torch.compile is not timed on a CPU)")
@@ -347,7 +350,7 @@ def llm_probe(spec: dict, device: torch.device, cfg: dict, work: Path) -> dict:
         "compile": run["compile"] and not cpu,
         "device": device.type,
     }
-    write_tokens(work / "corpus", max(100_000, 4 * probe["context"]), spec["vocab"])
+    write_tokens(work / "corpus", max(100_000, 4 * probe["context"]), vocab)
     set_fp32_mode(run["precision"])
     before = host_now()
     trainer = llm.LLMTrainer(probe_run, work / "corpus", work / "run", device, [run["lr"]] * probe_run["max_iters"])
@@ -358,7 +361,7 @@ def llm_probe(spec: dict, device: torch.device, cfg: dict, work: Path) -> dict:
     timed(device, lambda: rows.append(trainer.evaluate()))  # compiles the evaluation graphs
     evaluation = timed(device, lambda: rows.append(trainer.evaluate()))
     save = timed(device, trainer.save, work / "state.pt")
-    _, probe_params, probe_n = _gpt_config(probe["model"], spec["vocab"], probe["context"])
+    _, probe_params, probe_n = _gpt_config(probe["model"], vocab, probe["context"])
     per_token = gpt.flops_per_token(full_cfg, full_n) / gpt.flops_per_token(trainer.model.cfg, probe_n)
     micro_flops = per_token * run["micro_batch"] * run["context"] / (probe["micro_batch"] * probe["context"])
     seq_flops = per_token * run["context"] / probe["context"]
