@@ -13,7 +13,7 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 
 # the tiny preset's PreAct ResNet-18 (1/8 width) on 256 images of 16x16, in eval mode as evaluate() runs it
 PASSES = """
-import json, resource, sys
+import json, resource, statistics, sys
 sys.path.insert(0, sys.argv[1])
 from wdecay.heap import keep_freed_memory
 kept = keep_freed_memory() if sys.argv[2] == "keep" else None
@@ -24,10 +24,12 @@ model = build_model("preact_resnet18", 10, 0.125).eval().to(memory_format=torch.
 x = torch.randn(256, 3, 16, 16).contiguous(memory_format=torch.channels_last)
 with torch.no_grad():
     model(x)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(5):
+    faults = []
+    for _ in range(9):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         model(x)
-print(json.dumps({"kept": kept, "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5}))
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(json.dumps({"kept": kept, "faults": statistics.median(faults), "each": faults}))
 """
 
 
@@ -41,5 +43,7 @@ def faults_per_pass(setting: str) -> dict:
 def test_an_evaluation_pass_reuses_freed_memory_without_page_faults():
     default, kept = faults_per_pass("default"), faults_per_pass("keep")
     assert kept["kept"] is True
-    assert default["faults"] > 500, default  # 2300-2900 pages (9-11 MB) faulted in per pass with glibc's default
+    # the median pass: glibc's default faults in 2300-6900 pages (9-27 MB) on every pass; kept, the heap settles
+    # within a pass or two, after which a pass now and then still grows it by one 2 MiB step (512 pages)
+    assert default["faults"] > 500, default
     assert kept["faults"] < default["faults"] / 20, (kept, default)
