@@ -22,6 +22,7 @@ CPU = dict(
     llm_micro_batch=2,
     llm_context=32,
     llm_layers=1,
+    llm_vocab=None,  # the corpus's
 )
 
 

@@ -30,9 +30,9 @@ from typing import NoReturn
 import numpy as np
 import torch
 
+from .. import heap
 from ..data import images, tokens
 from ..data.loader import DeviceImages, channel_stats
-from .. import heap
 from ..device import resolve_device, set_fp32_mode
 from ..io import tables
 from ..measure import job as measure_job
@@ -317,7 +317,7 @@ def llm_probe(spec: dict, device: torch.device, cfg: dict, work: Path) -> dict:
     vocab = spec["vocab"]
     if cpu:
         layers = min(cfg["llm_layers"], full_cfg.n_layer)
-        vocab = min(cfg.get("llm_vocab") or vocab, vocab)
+        vocab = min(cfg["llm_vocab"] or vocab, vocab)
         probe.update(
             context=min(cfg["llm_context"], run["context"]),
             micro_batch=min(cfg["llm_micro_batch"], run["micro_batch"]),
